@@ -1,0 +1,60 @@
+# otel-operator: the commands a developer and CI need. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv controlplane test unit integration lint format demo run cluster-up cluster-down bench crds
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv with the package and its dev tools
+
+controlplane: ## find or build kube-apiserver, etcd, kube-controller-manager (cached in ~/.cache/otel-operator)
+	$(PYTHON) hack/localcluster.py build
+
+test: venv controlplane lint ## everything CI runs: lint, unit and integration tests
+	$(PY) -m pytest -q -ra $(ARGS)
+
+unit: venv ## unit tests only (no cluster)
+	$(PY) -m pytest -q tests/unit $(ARGS)
+
+integration: venv controlplane ## integration tests only (starts a local control plane)
+	$(PY) -m pytest -q tests/integration $(ARGS)
+
+lint: venv ## ruff and mypy (strict on the package)
+	$(VENV)/bin/ruff check operator tests hack bench
+	$(VENV)/bin/ruff format --check operator tests hack bench
+	$(VENV)/bin/mypy
+
+format: venv ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix operator tests hack bench
+	$(VENV)/bin/ruff format operator tests hack bench
+
+demo: venv controlplane ## local control plane + CRDs + the guide's collector + the operator
+	$(PY) hack/demo.py $(ARGS)
+
+run: venv ## the operator against $$KUBECONFIG (or the local control plane's, when it is up)
+	@kc=$${KUBECONFIG:-$$( [ -f .cluster/kubeconfig ] && echo .cluster/kubeconfig )}; \
+	  $(VENV)/bin/otel-operator run $${kc:+--kubeconfig $$kc} $(ARGS)
+
+cluster-up: controlplane ## start the local control plane; prints the kubeconfig path
+	$(PYTHON) hack/localcluster.py up
+
+cluster-down: ## stop the local control plane
+	$(PYTHON) hack/localcluster.py down
+
+bench: venv ## run the benchmarks; results go to docs/benchmarks.md
+	$(PY) bench/run.py
+
+crds: venv ## regenerate crds/ from operator/otel_operator/api/crds.py
+	$(PY) -m otel_operator.api.crds write crds/

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""The local demo: a real control plane, the CRDs, the troubleshooting guide's resources, and the operator.
+
+make demo            # runs until Ctrl-C; the control plane stays up for kubectl (make cluster-down stops it)
+make demo ARGS=--once  # stop once the operator has observed the collector (a smoke test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.api_client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import localcluster
+from otel_operator.reconcile.runner import OperatorOptions, configure_logging, run_operator
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "troubleshooting-guide.yaml"
+
+
+async def apply(api: ApiClient, doc: dict[str, Any]) -> None:
+    """Create, or replace what is there: enough of `kubectl apply` for the demo's objects."""
+    kind, meta = doc["kind"], doc["metadata"]
+    if kind == "CustomResourceDefinition":
+        ext = client.ApiextensionsV1Api(api)
+        try:
+            await ext.create_custom_resource_definition(doc)
+        except ApiException as err:
+            if err.status != 409:
+                raise
+        return
+    if kind == "Namespace":
+        with contextlib.suppress(ApiException):
+            await client.CoreV1Api(api).create_namespace(doc)
+        return
+    if kind == "Service":
+        with contextlib.suppress(ApiException):
+            await client.CoreV1Api(api).create_namespaced_service(meta["namespace"], doc)
+        return
+    group, version = doc["apiVersion"].split("/")
+    plural = {"ServiceMonitor": "servicemonitors", "OpenTelemetryCollector": "opentelemetrycollectors"}[kind]
+    objects = client.CustomObjectsApi(api)
+    try:
+        await objects.create_namespaced_custom_object(group, version, meta["namespace"], plural, doc)
+    except ApiException as err:
+        if err.status != 409:
+            raise
+
+
+async def wait_established(api: ApiClient, names: list[str]) -> None:
+    ext = client.ApiextensionsV1Api(api)
+    for _ in range(150):
+        states = []
+        for name in names:
+            crd = await ext.read_custom_resource_definition(name)
+            states.append(any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or []))
+        if all(states):
+            return
+        await asyncio.sleep(0.2)
+    raise SystemExit("CRDs not established after 30s")
+
+
+async def demo(kubeconfig: str, once: bool) -> int:
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    async with ApiClient(configuration=cfg) as api:
+        crds = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "crds").glob("*.yaml"))]
+        for crd in crds:
+            await apply(api, crd)
+        await wait_established(api, [c["metadata"]["name"] for c in crds])
+        for doc in yaml.safe_load_all(EXAMPLE.read_text()):
+            await apply(api, doc)
+        print(f"applied {EXAMPLE.relative_to(ROOT)}", flush=True)
+
+        stop = asyncio.Event()
+        operator = asyncio.create_task(run_operator(OperatorOptions(kubeconfig=kubeconfig), stop_flag=stop))
+        objects = client.CustomObjectsApi(api)
+        for _ in range(300):
+            obj = await objects.get_namespaced_custom_object(
+                "opentelemetry.io", "v1beta1", "opentelemetry", "opentelemetrycollectors", "otelcol"
+            )
+            if (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]:
+                break
+            if operator.done():
+                operator.result()
+            await asyncio.sleep(0.2)
+        else:
+            raise SystemExit("the operator did not observe otelcol within 60s")
+        print("\nNAME      MODE          GENERATION   OBSERVED")
+        print(
+            f"otelcol   {obj['spec']['mode']:<13} {obj['metadata']['generation']:<12} "
+            f"{obj['status']['observedGeneration']}"
+        )
+        print(
+            f"\nThe operator has observed opentelemetry/otelcol. Try:\n"
+            f"  export KUBECONFIG={kubeconfig}\n  kubectl get otelcol -n opentelemetry\n",
+            flush=True,
+        )
+        if once:
+            stop.set()
+        else:
+            print("Operator running; Ctrl-C stops it (the control plane stays up: `make cluster-down`).", flush=True)
+        await operator
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dir", type=Path, default=localcluster.DEFAULT_DIR, help="control-plane state folder")
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="stop the operator (and the control plane it started) once it has observed the collector",
+    )
+    args = parser.parse_args()
+    configure_logging(OperatorOptions())
+    started_here = localcluster.Cluster.load(args.dir.resolve()) is None
+    cluster = localcluster.up(args.dir.resolve())
+    try:
+        return asyncio.run(demo(cluster.kubeconfig, args.once))
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if args.once and started_here:
+            localcluster.down(args.dir.resolve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The resources otel-operator owns or reads: their CRDs, defaults and validation."""

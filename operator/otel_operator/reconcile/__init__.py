@@ -1,0 +1,1 @@
+"""kopf handlers: thin adapters from cluster events to the pure builders."""

@@ -1,0 +1,49 @@
+"""Start the kopf operator with our handlers: used by `otel-operator run` and by the integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import kopf
+
+from otel_operator.reconcile.handlers import register
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorOptions:
+    namespaces: Sequence[str] = ()  # empty: every namespace
+    kubeconfig: str | None = None
+    peering: str | None = None  # None: standalone (one replica); a name: kopf peering between replicas
+    liveness: str | None = None  # e.g. http://0.0.0.0:8080/healthz
+    log_format: str = "plain"
+    verbose: bool = False
+
+
+def configure_logging(opts: OperatorOptions) -> None:
+    fmt = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}[opts.log_format]
+    kopf.configure(verbose=opts.verbose, log_format=fmt)
+
+
+async def run_operator(
+    opts: OperatorOptions,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+    ready_flag: asyncio.Event | threading.Event | None = None,
+) -> None:
+    if opts.kubeconfig:
+        # kopf's built-in login reads KUBECONFIG; the flag only chooses which file that is
+        os.environ["KUBECONFIG"] = opts.kubeconfig
+    registry = register(kopf.OperatorRegistry())
+    await kopf.operator(
+        registry=registry,
+        clusterwide=not opts.namespaces,
+        namespaces=list(opts.namespaces),
+        standalone=opts.peering is None,
+        peering_name=opts.peering,
+        liveness_endpoint=opts.liveness,
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+    )

@@ -1,0 +1,73 @@
+"""The command line: help, version, unbuilt commands, and `check resources`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from otel_operator import __version__
+from otel_operator.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"otel-operator {__version__}"
+
+
+@pytest.mark.parametrize("command", ["run", "allocator", "render", "check", "diagnose"])
+def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert f"usage: otel-operator {command}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["allocator"], ["render", "-f", "x.yaml"], ["diagnose"], ["check", "monitors"], ["check", "service-discovery"]],
+)
+def test_unbuilt_commands_say_so_and_fail(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "not built yet" in capsys.readouterr().err
+
+
+def test_check_resources_accepts_the_guide(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "resources", str(ROOT / "examples" / "troubleshooting-guide.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "ok: OpenTelemetryCollector opentelemetry/otelcol" in out
+    assert "2 checked, 0 problem(s)" in out
+
+
+def test_check_resources_names_bad_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: opentelemetry.io/v1beta1\nkind: OpenTelemetryCollector\n"
+        "metadata: {name: c, namespace: ns}\nspec: {mode: statefull, config: {receivers: {}, exporters: {}}}\n"
+    )
+    assert main(["check", "resources", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert 'error: OpenTelemetryCollector ns/c: spec.mode: "statefull" is not allowed' in out
+    assert "error: OpenTelemetryCollector ns/c: spec.config.service: required field is missing" in out
+
+
+def test_check_resources_unreadable_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("a: [\n")
+    assert main(["check", "resources", str(broken)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["check", "resources", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_console_script_and_module_entry_points() -> None:
+    for cmd in (["otel-operator", "--version"], [sys.executable, "-m", "otel_operator", "--version"]):
+        exe = Path(sys.executable).parent / cmd[0] if cmd[0] == "otel-operator" else None
+        argv = [str(exe), *cmd[1:]] if exe else cmd
+        out = subprocess.run(argv, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == f"otel-operator {__version__}"

@@ -1,0 +1,98 @@
+"""The CRD files in crds/ are generated from the package and carry upstream's API surface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from otel_operator.api.crds import all_crds, collector_crd, crd_filename, render_crd, target_allocator_crd
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_crds_folder_matches_the_generator() -> None:
+    expected = {crd_filename(c): render_crd(c) for c in all_crds()}
+    actual = {p.name: p.read_text() for p in (ROOT / "crds").glob("*.yaml")}
+    assert sorted(actual) == sorted(expected), "run `make crds`"
+    for name, text in expected.items():
+        assert actual[name] == text, f"crds/{name} is stale: run `make crds`"
+
+
+def _version(crd: dict[str, Any]) -> dict[str, Any]:
+    (ver,) = crd["spec"]["versions"]
+    return ver
+
+
+def test_collector_crd_surface() -> None:
+    crd = collector_crd()
+    assert crd["metadata"]["name"] == "opentelemetrycollectors.opentelemetry.io"
+    assert crd["spec"]["names"]["shortNames"] == ["otelcol", "otelcols"]
+    ver = _version(crd)
+    assert (ver["name"], ver["served"], ver["storage"]) == ("v1beta1", True, True)
+    assert ver["subresources"]["scale"] == {
+        "specReplicasPath": ".spec.replicas",
+        "statusReplicasPath": ".status.scale.replicas",
+        "labelSelectorPath": ".status.scale.selector",
+    }
+    assert "status" in ver["subresources"]
+    columns = [(c["name"], c["jsonPath"]) for c in ver["additionalPrinterColumns"]]
+    assert columns == [
+        ("Mode", ".spec.mode"),
+        ("Version", ".status.version"),
+        ("Ready", ".status.scale.statusReplicas"),
+        ("Age", ".metadata.creationTimestamp"),
+        ("Image", ".status.image"),
+        ("Management", ".spec.managementState"),
+    ]
+    spec = ver["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["required"] == ["config"]
+    config = spec["properties"]["config"]
+    assert config["x-kubernetes-preserve-unknown-fields"] is True
+    assert config["properties"]["receivers"]["x-kubernetes-preserve-unknown-fields"] is True
+
+
+def test_target_allocator_crd_surface() -> None:
+    crd = target_allocator_crd()
+    assert crd["metadata"]["name"] == "targetallocators.opentelemetry.io"
+    ver = _version(crd)
+    assert ver["name"] == "v1alpha1"
+    assert [c["name"] for c in ver["additionalPrinterColumns"]] == ["Age", "Image", "Management"]
+    props = ver["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert {"scrapeConfigs", "prometheusCR", "allocationStrategy", "global"} <= set(props)
+
+
+def test_monitoring_crds_are_structural_stand_ins() -> None:
+    names = {
+        c["metadata"]["name"]: _version(c)["name"] for c in all_crds() if c["spec"]["group"] == "monitoring.coreos.com"
+    }
+    assert names == {
+        "servicemonitors.monitoring.coreos.com": "v1",
+        "podmonitors.monitoring.coreos.com": "v1",
+        "probes.monitoring.coreos.com": "v1",
+        "scrapeconfigs.monitoring.coreos.com": "v1alpha1",
+    }
+
+
+def _walk(schema: dict[str, Any], path: str = "") -> list[str]:
+    """Structural-schema rule: every node has a type, unless it is int-or-string or preserves unknown fields."""
+    bad = [] if ("type" in schema or schema.get("x-kubernetes-int-or-string")) else [path or "<root>"]
+    for name, sub in (schema.get("properties") or {}).items():
+        bad += _walk(sub, f"{path}.{name}")
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            bad += _walk(schema[key], f"{path}[{key}]")
+    return bad
+
+
+def test_every_schema_node_is_typed() -> None:
+    for crd in all_crds():
+        assert _walk(_version(crd)["schema"]["openAPIV3Schema"]) == [], crd["metadata"]["name"]
+
+
+def test_files_parse_as_single_documents() -> None:
+    for path in (ROOT / "crds").glob("*.yaml"):
+        docs = list(yaml.safe_load_all(path.read_text()))
+        assert len(docs) == 1
+        assert docs[0]["kind"] == "CustomResourceDefinition"
