@@ -163,7 +163,8 @@ def build_from_debian_source() -> Path:
         "golang-github-modern-go-reflect2-dev",
         "golang-github-json-iterator-go-dev",
     ]
-    run(["apt-get", "install", "-y", "--no-install-recommends", *pkgs])
+    run(["apt-get", "update", "-qq"])
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *pkgs])
     # A private apt configuration adds bookworm's deb-src line without touching /etc/apt.
     apt = root / "apt"
     (apt / "lists" / "partial").mkdir(parents=True, exist_ok=True)

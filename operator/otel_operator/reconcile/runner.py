@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 import kopf
 
 from otel_operator.reconcile.handlers import register
+from otel_operator.reconcile.login import register_login
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +33,8 @@ async def run_operator(
     stop_flag: asyncio.Event | threading.Event | None = None,
     ready_flag: asyncio.Event | threading.Event | None = None,
 ) -> None:
-    if opts.kubeconfig:
-        # kopf's built-in login reads KUBECONFIG; the flag only chooses which file that is
-        os.environ["KUBECONFIG"] = opts.kubeconfig
     registry = register(kopf.OperatorRegistry())
+    register_login(registry, opts.kubeconfig)
     await kopf.operator(
         registry=registry,
         clusterwide=not opts.namespaces,

@@ -1,0 +1,30 @@
+"""The README's first command works as written: `make demo` (here with --once, so it ends by itself)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_brings_up_a_cluster_and_the_operator_observes_the_collector(tmp_path: Path) -> None:
+    state = tmp_path / "cluster"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "hack" / "demo.py"), "--once", "--dir", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "applied examples/troubleshooting-guide.yaml" in done.stdout
+    assert "otelcol   statefulset" in done.stdout
+    assert "The operator has observed opentelemetry/otelcol." in done.stdout
+    # --once stops what it started: no control-plane state is left behind
+    assert not (state / "cluster.json").exists()
