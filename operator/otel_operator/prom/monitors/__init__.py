@@ -1,0 +1,1 @@
+"""prometheus-operator resources (ServiceMonitor, PodMonitor, Probe, ScrapeConfig) → Prometheus scrape_configs."""
