@@ -74,6 +74,11 @@ async def crds(api: ApiClient) -> list[str]:
     return await install_crds(api)
 
 
+async def server_version(api: ApiClient) -> tuple[int, int]:
+    info = await client.VersionApi(api).get_code()
+    return int(info.major), int("".join(ch for ch in info.minor if ch.isdigit()))
+
+
 async def ensure_namespace(api: ApiClient, name: str) -> None:
     with contextlib.suppress(ApiException):
         await client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
