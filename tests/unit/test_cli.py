@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from otel_operator import __version__
 from otel_operator.cli import main
@@ -31,7 +32,7 @@ def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[s
 
 @pytest.mark.parametrize(
     "argv",
-    [["allocator"], ["render", "-f", "x.yaml"], ["diagnose"], ["check", "monitors"], ["check", "service-discovery"]],
+    [["allocator"], ["render", "-f", "x.yaml"], ["diagnose"], ["check", "service-discovery"]],
 )
 def test_unbuilt_commands_say_so_and_fail(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
@@ -71,3 +72,29 @@ def test_console_script_and_module_entry_points() -> None:
         argv = [str(exe), *cmd[1:]] if exe else cmd
         out = subprocess.run(argv, capture_output=True, text=True, check=True)
         assert out.stdout.strip() == f"otel-operator {__version__}"
+
+
+def test_check_monitors_prints_the_guides_jobs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "monitors", str(ROOT / "examples" / "troubleshooting-guide.yaml")]) == 0
+    captured = capsys.readouterr()
+    jobs = [c["job_name"] for c in yaml.safe_load(captured.out)["scrape_configs"]]
+    assert jobs == [f"serviceMonitor/opentelemetry/sm-example/{i}" for i in range(3)]
+    assert "note: ignored Service opentelemetry/py-prometheus-app" in captured.err
+    assert "3 scrape config(s), 0 error(s)" in captured.err
+
+
+def test_check_monitors_reports_a_bad_monitor_and_keeps_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = (ROOT / "examples" / "troubleshooting-guide.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: needs-secret, namespace: ns}\n"
+        "spec:\n  selector: {}\n  endpoints:\n  - port: web\n"
+        "    basicAuth: {username: {name: absent, key: user}, password: {name: absent, key: pass}}\n"
+    )
+    (tmp_path / "guide.yaml").write_text(guide)
+    assert main(["check", "monitors", str(tmp_path / "guide.yaml"), str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert len(yaml.safe_load(captured.out)["scrape_configs"]) == 3
+    assert "error: ServiceMonitor ns/needs-secret: spec.endpoints[0].basicAuth" in captured.err

@@ -1,0 +1,185 @@
+"""ServiceMonitor → one scrape_config per `spec.endpoints[i]`, job `serviceMonitor/<ns>/<name>/<i>`.
+
+Targets come from the endpointslice (or endpoints) role; the injected relabel chain selects the Services by
+label, keeps the endpoint's port, and sets the namespace/service/pod/container/node/endpoint/job labels, in
+the order prometheus-operator writes them.
+"""
+
+from __future__ import annotations
+
+from otel_operator.prom.monitors import auth, common, selectors
+from otel_operator.prom.monitors.common import Config, Invalid, Obj, Port, join
+from otel_operator.prom.monitors.context import Context
+from otel_operator.prom.monitors.options import ROLE_ENDPOINTS, ROLE_ENDPOINTSLICE
+from otel_operator.prom.monitors.relabelings import relabel_configs
+
+SCHEMES = ("http", "https")
+ROLES = {ROLE_ENDPOINTS: "endpoints", ROLE_ENDPOINTSLICE: "endpointslice"}
+SELECTOR_MECHANISMS = ("RelabelSelector", "RoleSelector")
+
+
+def _role(ctx: Context, spec: Obj) -> str:
+    override = common.opt_str(spec, "serviceDiscoveryRole", "spec")
+    if override is not None and override not in ROLES:
+        raise Invalid(
+            "spec.serviceDiscoveryRole",
+            f'"{override}" is not allowed; use "{ROLE_ENDPOINTSLICE}" or "{ROLE_ENDPOINTS}"',
+        )
+    return ROLES[override or ctx.options.service_discovery_role]
+
+
+def selector_mechanism(spec: Obj) -> str:
+    mechanism = common.opt_str(spec, "selectorMechanism", "spec") or "RelabelSelector"
+    if mechanism not in SELECTOR_MECHANISMS:
+        raise Invalid(
+            "spec.selectorMechanism", f'"{mechanism}" is not allowed; use one of {", ".join(SELECTOR_MECHANISMS)}'
+        )
+    return mechanism
+
+
+def _port(ep: Obj, path: str) -> Port:
+    """The endpoint's port name or targetPort (a number or a name), with their types checked."""
+    port = ep.get("port")
+    if port is not None and not isinstance(port, str):
+        raise Invalid(
+            join(path, "port"),
+            f"expected the name of a Service port, got {port!r}; use targetPort for a container port number",
+        )
+    target_port = common.target_port(ep, path)
+    return Port(name=port or "", target=target_port)
+
+
+def _check_fs_access(ep: Obj, path: str) -> None:
+    if common.string(ep, "bearerTokenFile", path):
+        raise Invalid(
+            join(path, "bearerTokenFile"),
+            "reads the allocator's file system, which denyFSAccessThroughSMs forbids; use authorization instead",
+        )
+    if auth.uses_files(common.opt_obj(ep, "tlsConfig", path), join(path, "tlsConfig")):
+        raise Invalid(
+            join(path, "tlsConfig"),
+            "caFile/certFile/keyFile read the allocator's file system, which denyFSAccessThroughSMs forbids; "
+            "use ca/cert/keySecret instead",
+        )
+
+
+def _relabelings(ctx: Context, spec: Obj, ep: Obj, path: str, *, role: str, port: Port) -> list[Config]:
+    meta = "endpoint" if role == "endpoints" else "endpointslice"
+    rules = common.init_relabelings()
+    if selector_mechanism(spec) == "RelabelSelector":
+        rules += selectors.relabel_rules(
+            common.opt_obj(spec, "selector", "spec"), "__meta_kubernetes_service_", "spec.selector"
+        )
+
+    rules += common.port_filter(port, f"__meta_kubernetes_{meta}_port_name")
+
+    address_target = [f"__meta_kubernetes_{meta}_address_target_kind", f"__meta_kubernetes_{meta}_address_target_name"]
+    for kind, label in (("Node", "node"), ("Pod", "pod")):
+        rules.append(
+            {
+                "source_labels": list(address_target),  # a list each, or YAML would alias them
+                "separator": ";",
+                "regex": f"{kind};(.*)",
+                "replacement": "${1}",
+                "target_label": label,
+            }
+        )
+    rules += [
+        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+        {"source_labels": ["__meta_kubernetes_service_name"], "target_label": "service"},
+        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
+    ]
+    if common.opt_bool(ep, "filterRunning", path) is not False:
+        rules.append(common.running_filter())
+
+    for label in common.str_list(spec, "targetLabels", "spec"):
+        name = common.sanitize_label_name(label)
+        rules.append(common.label_copy(f"__meta_kubernetes_service_label_{name}", name))
+    for label in [*common.str_list(spec, "podTargetLabels", "spec"), *ctx.options.pod_target_labels]:
+        name = common.sanitize_label_name(label)
+        rules.append(common.label_copy(f"__meta_kubernetes_pod_label_{name}", name))
+
+    # The service name is the job unless jobLabel names a Service label that is set.
+    rules.append({"source_labels": ["__meta_kubernetes_service_name"], "target_label": "job", "replacement": "${1}"})
+    job_label = common.string(spec, "jobLabel", "spec")
+    if job_label:
+        rules.append(
+            common.label_copy(f"__meta_kubernetes_service_label_{common.sanitize_label_name(job_label)}", "job")
+        )
+
+    rules += common.endpoint_rule(port)
+
+    rules += relabel_configs(ctx.scrape_class, "relabelings", ctx.scrape_class_path)
+    rules += relabel_configs(ep, "relabelings", path)
+    rules += common.enforced_namespace_rule(ctx.options, ctx.namespace)
+    rules += common.sharding_rules(ctx.options.shards)
+    return rules
+
+
+def endpoint_config(ctx: Context, spec: Obj, ep: Obj, index: int) -> Config:
+    """The scrape_config for `spec.endpoints[index]`."""
+    path = f"spec.endpoints[{index}]"
+    port = _port(ep, path)
+    auth.check_exclusive(ep, path)
+    if ctx.options.deny_fs_access_through_sms:
+        _check_fs_access(ep, path)
+    role = _role(ctx, spec)
+
+    cfg: Config = {"job_name": f"serviceMonitor/{ctx.namespace}/{ctx.name}/{index}"}
+    common.honor_labels(cfg, common.opt_bool(ep, "honorLabels", path), ctx.options)
+    common.honor_timestamps(cfg, common.opt_bool(ep, "honorTimestamps", path), ctx.options)
+    common.set_if(cfg, "track_timestamps_staleness", common.opt_bool(ep, "trackTimestampsStaleness", path))
+
+    sd_selectors = None
+    if selector_mechanism(spec) == "RoleSelector":
+        label = selectors.selector_string(common.opt_obj(spec, "selector", "spec"), "spec.selector")
+        sd_selectors = [{"role": role, "label": label}, {"role": "service", "label": label}]
+    names = common.namespaces(
+        common.obj_or_empty(spec, "namespaceSelector", "spec"), ctx.namespace, ctx.options, "spec.namespaceSelector"
+    )
+    metadata = common.attach_metadata(spec, ctx.scrape_class, ctx.scrape_class_path)
+    cfg["kubernetes_sd_configs"] = common.kubernetes_sd(role, names, metadata, sd_selectors)
+
+    interval = common.duration(ep, "interval", path)
+    timeout = common.duration(ep, "scrapeTimeout", path)
+    common.check_timeout(interval, timeout, ctx.options, path, "scrapeTimeout")
+    common.set_if(cfg, "scrape_interval", interval or None)
+    common.set_if(cfg, "scrape_timeout", timeout or None)
+    common.set_if(cfg, "metrics_path", common.string(ep, "path", path) or None)
+    common.set_if(cfg, "params", common.str_list_map(ep, "params", path))
+    common.set_if(cfg, "scheme", common.lower_enum(ep, "scheme", path, SCHEMES))
+    common.set_if(cfg, "follow_redirects", common.opt_bool(ep, "followRedirects", path))
+    common.set_if(cfg, "enable_http2", common.opt_bool(ep, "enableHttp2", path))
+    cfg.update(auth.render_proxy(ctx, ep, path))
+    common.set_if(cfg, "oauth2", auth.render_oauth2(ctx, common.opt_obj(ep, "oauth2", path), join(path, "oauth2")))
+    tls = common.opt_obj(ep, "tlsConfig", path)
+    common.set_if(cfg, "tls_config", auth.merged_tls(ctx, tls, join(path, "tlsConfig"), safe=False))
+    common.set_if(cfg, "bearer_token_file", common.string(ep, "bearerTokenFile", path) or None)
+    bearer = common.opt_obj(ep, "bearerTokenSecret", path)
+    if bearer is not None and common.string(bearer, "name", join(path, "bearerTokenSecret")):
+        cfg["bearer_token"] = ctx.store.secret_key(ctx.namespace, bearer, join(path, "bearerTokenSecret"))
+    basic = common.opt_obj(ep, "basicAuth", path)
+    common.set_if(cfg, "basic_auth", auth.render_basic_auth(ctx, basic, join(path, "basicAuth")))
+    authz = common.opt_obj(ep, "authorization", path)
+    common.set_if(cfg, "authorization", auth.merged_authorization(ctx, authz, join(path, "authorization")))
+
+    cfg["relabel_configs"] = _relabelings(ctx, spec, ep, path, role=role, port=port)
+
+    common.limits(cfg, spec, ctx.options, "spec")
+    common.native_histograms(cfg, spec, "spec")
+    common.scrape_protocols(cfg, spec, ctx.scrape_class, "spec")
+    common.body_size_limit(cfg, spec, "spec")
+    metric_rules = relabel_configs(ctx.scrape_class, "metricRelabelings", ctx.scrape_class_path)
+    metric_rules += relabel_configs(ep, "metricRelabelings", path)
+    metric_rules += common.enforced_namespace_rule(ctx.options, ctx.namespace)
+    if metric_rules:
+        cfg["metric_relabel_configs"] = metric_rules
+    return cfg
+
+
+def scrape_configs(ctx: Context, monitor: Obj) -> list[Config]:
+    spec = common.obj_or_empty(monitor, "spec", "")
+    selectors.validate(common.opt_obj(spec, "selector", "spec"), "spec.selector")
+    endpoints = common.obj_list(spec, "endpoints", "spec")
+    return [endpoint_config(ctx, spec, ep, i) for i, ep in enumerate(endpoints)]
