@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv controlplane test unit integration lint format demo run cluster-up cluster-down bench crds
+.PHONY: help venv controlplane oracles test unit integration lint format demo run cluster-up cluster-down bench crds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,13 +22,16 @@ venv: $(VENV)/.installed ## create .venv with the package and its dev tools
 controlplane: ## find or build kube-apiserver, etcd, kube-controller-manager (cached in ~/.cache/otel-operator)
 	$(PYTHON) hack/localcluster.py build
 
-test: venv controlplane lint ## everything CI runs: lint, unit and integration tests
+oracles: ## find or build Prometheus v3 with Kubernetes SD, the discovery tests' oracle (cached too)
+	$(PYTHON) hack/prometheus_oracle.py build
+
+test: venv controlplane oracles lint ## everything CI runs: lint, unit and integration tests
 	$(PY) -m pytest -q -ra $(ARGS)
 
 unit: venv ## unit tests only (no cluster)
 	$(PY) -m pytest -q tests/unit $(ARGS)
 
-integration: venv controlplane ## integration tests only (starts a local control plane)
+integration: venv controlplane oracles ## integration tests only (starts a local control plane)
 	$(PY) -m pytest -q tests/integration $(ARGS)
 
 lint: venv ## ruff and mypy (strict on the package)
