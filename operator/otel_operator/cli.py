@@ -109,6 +109,21 @@ def cmd_check_monitors(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if result.errors else EXIT_OK
 
 
+def cmd_check_service_discovery(args: argparse.Namespace) -> int:
+    from otel_operator.prom.promconfig import PromConfigError, render_json, service_discovery
+
+    try:
+        text = Path(args.config).read_text()
+    except OSError as err:
+        raise InputError(f"{args.config}: cannot read: {err}") from err
+    try:
+        sys.stdout.write(render_json(service_discovery(text, args.job)))  # promtool ends without a newline
+    except PromConfigError as err:
+        print(f"error: {args.config}: {err}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otel-operator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -183,9 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="reject ServiceMonitors that read files (bearerTokenFile, TLS *File)",
     )
     monitors.set_defaults(func=cmd_check_monitors)
-    checks.add_parser("service-discovery", help="(not built yet)").set_defaults(
-        func=_not_built("check service-discovery")
+    sd = checks.add_parser(
+        "service-discovery",
+        help="what Prometheus makes of a job's static targets (promtool's JSON)",
+        description="Print, for one job of a Prometheus config file, each static target's discoveredLabels and its "
+        "labels after relabeling ({} when dropped): the JSON `promtool check service-discovery CONFIG JOB` prints, "
+        "computed by otel-operator's own relabeling. Exit status: 0 printed, 1 bad config or unknown job, 2 "
+        "unreadable file.",
     )
+    sd.add_argument("config", metavar="CONFIG", help="Prometheus configuration file")
+    sd.add_argument("job", metavar="JOB", help="job_name of a scrape config in it")
+    sd.set_defaults(func=cmd_check_service_discovery)
 
     diagnose = sub.add_parser(
         "diagnose",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[s
 
 @pytest.mark.parametrize(
     "argv",
-    [["allocator"], ["render", "-f", "x.yaml"], ["diagnose"], ["check", "service-discovery"]],
+    [["allocator"], ["render", "-f", "x.yaml"], ["diagnose"]],
 )
 def test_unbuilt_commands_say_so_and_fail(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
@@ -98,3 +99,43 @@ def test_check_monitors_reports_a_bad_monitor_and_keeps_the_rest(
     captured = capsys.readouterr()
     assert len(yaml.safe_load(captured.out)["scrape_configs"]) == 3
     assert "error: ServiceMonitor ns/needs-secret: spec.endpoints[0].basicAuth" in captured.err
+
+
+CONFIG = """
+scrape_configs:
+  - job_name: app
+    static_configs:
+      - targets: ["10.0.0.1:8080", "10.0.0.2:9090"]
+        labels: {team: a}
+    relabel_configs:
+      - source_labels: [__address__]
+        regex: ".*:9090"
+        action: drop
+"""
+
+
+def test_check_service_discovery_prints_promtools_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "prometheus.yml"
+    config.write_text(CONFIG)
+    assert main(["check", "service-discovery", str(config), "app"]) == 0
+    kept, dropped = json.loads(capsys.readouterr().out)
+    assert kept["labels"] == {
+        "__address__": "10.0.0.1:8080",
+        "__metrics_path__": "/metrics",
+        "__scheme__": "http",
+        "__scrape_interval__": "1m",
+        "__scrape_timeout__": "10s",
+        "instance": "10.0.0.1:8080",
+        "job": "app",
+        "team": "a",
+    }
+    assert dropped["discoveredLabels"]["__address__"] == "10.0.0.2:9090"
+    assert dropped["labels"] == {}
+
+
+def test_check_service_discovery_names_a_missing_job(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "prometheus.yml"
+    config.write_text(CONFIG)
+    assert main(["check", "service-discovery", str(config), "nope"]) == 1
+    assert "nope" in capsys.readouterr().err
+    assert main(["check", "service-discovery", str(tmp_path / "absent.yml"), "app"]) == 2

@@ -1,0 +1,73 @@
+"""Label names and values as Prometheus sees them: the reserved names, the two name-validity rules, sanitizing.
+
+Prometheus 3 accepts any non-empty UTF-8 string as a label name ("utf8" scheme); Prometheus 2, and Prometheus 3
+with `metric_name_validation_scheme: legacy`, accept only `[a-zA-Z_][a-zA-Z0-9_]*` ("legacy" scheme). Which one
+applies is a property of the scrape config, so every check here takes the scheme.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from typing import Final
+
+ADDRESS: Final = "__address__"
+SCHEME: Final = "__scheme__"
+METRICS_PATH: Final = "__metrics_path__"
+SCRAPE_INTERVAL: Final = "__scrape_interval__"
+SCRAPE_TIMEOUT: Final = "__scrape_timeout__"
+JOB: Final = "job"
+INSTANCE: Final = "instance"
+PARAM_PREFIX: Final = "__param_"
+META_PREFIX: Final = "__meta_"
+RESERVED_PREFIX: Final = "__"
+
+# The labels a scrape config fills in before relabeling (besides `__param_<k>`); the collector adds them itself,
+# so the allocator never serves them.
+SCRAPE_DEFAULT_LABELS: Final = (JOB, SCRAPE_INTERVAL, SCRAPE_TIMEOUT, METRICS_PATH, SCHEME)
+
+
+class NameScheme(StrEnum):
+    """Which label names are valid: `utf8` (Prometheus 3's default) or `legacy` (Prometheus 2)."""
+
+    UTF8 = "utf8"
+    LEGACY = "legacy"
+
+
+_LEGACY_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_UNSAFE_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def is_valid_utf8(text: str) -> bool:
+    """Whether `text` is valid UTF-8 once encoded, as Go's `utf8.ValidString` (a Python str fails only on lone
+    surrogates, which YAML escapes can produce)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def is_valid_legacy_name(name: str) -> bool:
+    return _LEGACY_NAME.fullmatch(name) is not None
+
+
+def is_valid_label_name(name: str, scheme: NameScheme = NameScheme.UTF8) -> bool:
+    """Prometheus's `ValidationScheme.IsValidLabelName`."""
+    if scheme is NameScheme.LEGACY:
+        return _LEGACY_NAME.fullmatch(name) is not None
+    return name != "" and is_valid_utf8(name)
+
+
+def sanitize_label_name(name: str) -> str:
+    """Prometheus's `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]` becomes `_` (one per code
+    point; a leading digit is left alone, the callers' prefixes make it safe)."""
+    return _UNSAFE_NAME_CHARS.sub("_", name)
+
+
+def go_quote(text: str) -> str:
+    """A double-quoted rendering close to Go's `%q`, for error messages that mirror Prometheus's."""
+    return json.dumps(text, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8")
