@@ -17,7 +17,8 @@ class Result:
 
     def row(self) -> str:
         per = self.median_s / self.items if self.items else 0.0
-        return f"| {self.case} | {_fmt(self.median_s)} | {_fmt(per)} | {self.repeats} |"
+        rate = f"{self.items / self.median_s:,.0f}/s" if self.median_s else "-"
+        return f"| {self.case} | {_fmt(self.median_s)} | {_fmt(per)} | {rate} | {self.repeats} |"
 
 
 def _fmt(seconds: float) -> str:

@@ -33,9 +33,17 @@ def main() -> int:
         "",
     ]
     for name, rows in results:
-        lines += [f"## {name}", "", "| case | median | per item | repeats |", "|---|---|---|---|"]
+        lines += [
+            f"## {name}",
+            "",
+            "| case | median | per item | items per second | repeats |",
+            "|---|---|---|---|---|",
+        ]
         lines += [r.row() for r in rows]
         lines.append("")
+    notes = ROOT / "bench" / "NOTES.md"
+    if notes.exists():
+        lines += [notes.read_text()]
     out = ROOT / "docs" / "benchmarks.md"
     out.write_text("\n".join(lines))
     print(out.read_text())
