@@ -1,0 +1,1 @@
+"""Target allocation: which collector scrapes which target."""
