@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from enum import StrEnum
+from functools import lru_cache
 from typing import Final
 
 ADDRESS: Final = "__address__"
@@ -62,9 +63,14 @@ def is_valid_label_name(name: str, scheme: NameScheme = NameScheme.UTF8) -> bool
     return name != "" and is_valid_utf8(name)
 
 
+@lru_cache(maxsize=65536)  # label keys repeat across every object of a cluster; the cache bounds the regex cost
 def sanitize_label_name(name: str) -> str:
-    """Prometheus's `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]` becomes `_` (one per code
-    point; a leading digit is left alone, the callers' prefixes make it safe)."""
+    """Prometheus's `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]` becomes `_`, one per code
+    point as Go's regexp counts runes (`é` → `_`). A leading digit is left alone: the callers' prefixes make it safe.
+
+    prometheus-operator's `sanitizeLabelName` is the same replacement, which is why one function serves both the
+    discovered `…_label_<name>` labels and the generated rules that refer to them.
+    """
     return _UNSAFE_NAME_CHARS.sub("_", name)
 
 

@@ -13,9 +13,9 @@ from otel_operator.prom.discovery.common import (
     join_host_port,
     namespace_metadata_labels,
     node_metadata_labels,
-    sanitize_label_name,
 )
 from otel_operator.prom.discovery.pod import build_pod, pod_info, with_workload_labels
+from otel_operator.prom.labels import sanitize_label_name
 from otel_operator.prom.model import Labels, TargetGroup
 
 M = "__meta_kubernetes_"

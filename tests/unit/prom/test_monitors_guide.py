@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from otel_operator.prom.labels import NameScheme
 from otel_operator.prom.monitors.generate import GenerationResult, generate_from_documents, prometheus_config
 from otel_operator.prom.monitors.options import GeneratorOptions
+from otel_operator.prom.relabel import parse_relabel_configs
 from tests.unit.prom import (
     test_monitors_podmonitor,
     test_monitors_probe,
@@ -309,3 +311,18 @@ def test_every_generated_config_passes_promtool(tmp_path: Path) -> None:
         [promtool, "check", "config", "--syntax-only", str(path)], check=False, capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_every_generated_relabel_chain_loads_as_prometheus_v3_loads_it() -> None:
+    # Only the users' rules are validated while generating; this covers the injected ones too (job-name rule,
+    # selectors, port filters, label copies, the shard block with its literal `$(SHARD)`), in every golden case.
+    rules = 0
+    for case in ALL_CASES:
+        for config in run(case).scrape_configs:
+            scheme = NameScheme(config.get("metric_name_validation_scheme", NameScheme.UTF8))
+            for list_name in ("relabel_configs", "metric_relabel_configs"):
+                loaded = parse_relabel_configs(
+                    config.get(list_name), config["job_name"], scheme=scheme, list_name=list_name
+                )
+                rules += len(loaded)
+    assert rules >= 500

@@ -382,7 +382,14 @@ BAD: list[tuple[str, str, str, str]] = [
         "a bad metric relabeling regex",
         "  selector: {}\n  podMetricsEndpoints: [{port: web, metricRelabelings: [{action: drop, regex: 'a[b'}]}]",
         "spec.podMetricsEndpoints[0].metricRelabelings[0].regex",
-        "invalid regex",
+        '"a[b" is not a valid Go regular expression',
+    ),
+    (
+        "a lookahead in the second relabeling, which Python's re would take but Go's RE2 refuses",
+        "  selector: {}\n  podMetricsEndpoints: [{port: web, relabelings: "
+        "[{targetLabel: team, replacement: a}, {sourceLabels: [team], regex: 'a(?!b)', action: keep}]}]",
+        "spec.podMetricsEndpoints[0].relabelings[1].regex",
+        "invalid or unsupported Perl syntax: `(?!`",
     ),
 ]
 

@@ -282,7 +282,21 @@ BAD: list[tuple[str, str, str, str]] = [
         "  prober: {url: blackbox}\n"
         "  targets: {staticConfig: {static: [a], relabelingConfigs: [{action: keepequal, regex: x}]}}",
         "spec.targets.staticConfig.relabelingConfigs[0].targetLabel",
-        "keepequal needs a targetLabel",
+        "relabel configuration for keepequal action requires targetLabel value; set targetLabel",
+    ),
+    (
+        "an ingress relabeling hashing without a modulus",
+        "  prober: {url: blackbox}\n  targets: {ingress: {selector: {}, relabelingConfigs: "
+        "[{sourceLabels: [__param_target], targetLabel: shard, action: hashmod}]}}",
+        "spec.targets.ingress.relabelingConfigs[0].modulus",
+        "requires non-zero modulus; set modulus",
+    ),
+    (
+        "a metric relabeling with \\Z",
+        "  prober: {url: blackbox}\n  targets: {staticConfig: {static: [a]}}\n"
+        "  metricRelabelings: [{sourceLabels: [__name__], regex: 'probe_.*\\Z', action: drop}]",
+        "spec.metricRelabelings[0].regex",
+        "invalid escape sequence: `\\Z`",
     ),
 ]
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import yaml
 
-from otel_operator.prom.monitors.generate import generate_from_documents
+from otel_operator.prom.monitors.generate import generate_from_documents, generate_scrape_configs
 from otel_operator.prom.monitors.options import GeneratorOptions
-from tests.unit.prom.test_monitors_servicemonitor import JOB_RULE, SECRETS, Case, check, sharding
+from tests.unit.prom.test_monitors_servicemonitor import COPY_RULE, JOB_RULE, SECRETS, Case, check, sharding
 
 
 def scfg(spec: str, name: str = "test", namespace: str = "default") -> str:
@@ -268,3 +270,80 @@ def test_a_bad_scrapeconfig_is_rejected_naming_the_field(name: str, spec: str, p
     assert [(e.obj, e.field) for e in result.errors] == [("ScrapeConfig default/test", path)]
     assert message in result.errors[0].message
     assert result.job_names == ("scrapeConfig/default/good",)
+
+
+# --------------------------------------------------------------------------- relabelings under the job's name scheme
+
+# Rules that Prometheus v3 loads in a UTF-8 job (the default) but refuses under `nameValidationScheme: Legacy`:
+# (name, the list, the rule, the faulted field, what the message says).
+LEGACY_ONLY_BAD: list[tuple[str, str, dict[str, Any], str, str]] = [
+    (
+        "replace into a dotted label",
+        "relabelings",
+        {"targetLabel": "service.name", "replacement": "x"},
+        "targetLabel",
+        '"service.name" is invalid targetLabel for replace action; with nameValidationScheme Legacy a label name is '
+        "[a-zA-Z_][a-zA-Z0-9_]*",
+    ),
+    (
+        "a templated target with a dash",
+        "relabelings",
+        {"sourceLabels": ["a"], "regex": "(.+)", "targetLabel": "x-${1}", "replacement": "y"},
+        "targetLabel",
+        '"x-${1}" is invalid targetLabel for replace action',
+    ),
+    (
+        "hashmod into a name that starts with a digit",
+        "relabelings",
+        {"sourceLabels": ["a"], "targetLabel": "1st", "modulus": 2, "action": "hashmod"},
+        "targetLabel",
+        '"1st" is invalid targetLabel for hashmod action',
+    ),
+    (
+        "labelmap into dashed names",
+        "metricRelabelings",
+        {"regex": "(.+)", "replacement": "k8s-$1", "action": "labelmap"},
+        "replacement",
+        '"k8s-$1" is invalid replacement for labelmap action; with nameValidationScheme Legacy',
+    ),
+]
+
+
+def _with_rule(key: str, rule: dict[str, Any], scheme: str | None) -> dict[str, Any]:
+    monitor: dict[str, Any] = yaml.safe_load(scfg("  staticConfigs: [{targets: ['a:1']}]"))
+    monitor["spec"][key] = [rule]
+    if scheme is not None:
+        monitor["spec"]["nameValidationScheme"] = scheme
+    return monitor
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "rule", "field", "message"), LEGACY_ONLY_BAD, ids=[case[0] for case in LEGACY_ONLY_BAD]
+)
+def test_a_legacy_name_scheme_job_rejects_utf8_label_names_in_its_rules(
+    name: str, key: str, rule: dict[str, Any], field: str, message: str
+) -> None:
+    legacy = generate_scrape_configs([_with_rule(key, rule, "Legacy")], [], GeneratorOptions())
+    assert [(e.obj, e.field) for e in legacy.errors] == [("ScrapeConfig default/test", f"spec.{key}[0].{field}")]
+    assert message in legacy.errors[0].message
+    assert "or set nameValidationScheme: UTF8" in legacy.errors[0].message
+    for scheme in (None, "UTF8"):
+        accepted = generate_scrape_configs([_with_rule(key, rule, scheme)], [], GeneratorOptions())
+        assert accepted.errors == (), scheme
+        assert accepted.job_names == ("scrapeConfig/default/test",)
+
+
+def test_the_scrape_class_rules_are_judged_by_the_jobs_name_scheme() -> None:
+    options = GeneratorOptions(
+        scrape_classes=({"name": "dotted", "relabelings": [{"targetLabel": "k8s.cluster", "replacement": "east"}]},)
+    )
+    legacy = _with_rule("relabelings", COPY_RULE, "Legacy")
+    legacy["spec"]["scrapeClass"] = "dotted"
+    utf8 = _with_rule("relabelings", COPY_RULE, None)
+    utf8["metadata"]["name"] = "utf8"
+    utf8["spec"]["scrapeClass"] = "dotted"
+    result = generate_scrape_configs([legacy, utf8], [], options)
+    assert [(e.obj, e.field) for e in result.errors] == [
+        ("ScrapeConfig default/test", 'scrapeClasses["dotted"].relabelings[0].targetLabel')
+    ]
+    assert result.job_names == ("scrapeConfig/default/utf8",)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from otel_operator.api.validation import FieldError
-from otel_operator.prom.monitors.generate import GenerationResult, generate_from_documents
+from otel_operator.prom.monitors.generate import GenerationResult, generate_from_documents, generate_scrape_configs
 from otel_operator.prom.monitors.options import GeneratorOptions
 
 
@@ -810,7 +810,7 @@ BAD: list[tuple[str, str, str, str]] = [
         "a relabeling regex that does not compile",
         "  selector: {}\n  endpoints: [{port: web, relabelings: [{sourceLabels: [a], regex: '(foo', action: keep}]}]",
         "spec.endpoints[0].relabelings[0].regex",
-        'invalid regex "(foo"',
+        '"(foo" is not a valid Go regular expression: error parsing regexp: missing closing )',
     ),
     (
         "hashmod without modulus",
@@ -826,16 +826,16 @@ BAD: list[tuple[str, str, str, str]] = [
         '"delete" is not a relabel action',
     ),
     (
-        "replace into an invalid target label",
-        "  selector: {}\n  endpoints: [{port: web, relabelings: [{targetLabel: 'a-b', replacement: x}]}]",
+        "replace into a target label that is not valid UTF-8",
+        '  selector: {}\n  endpoints: [{port: web, relabelings: [{targetLabel: "\\udc80", replacement: x}]}]',
         "spec.endpoints[0].relabelings[0].targetLabel",
-        '"a-b" is not a valid target label for replace',
+        '"\\udc80" is invalid targetLabel for replace action; a label name must be non-empty, valid UTF-8',
     ),
     (
         "labeldrop with a target label",
         "  selector: {}\n  endpoints: [{port: web, relabelings: [{action: labeldrop, regex: x, targetLabel: y}]}]",
-        "spec.endpoints[0].relabelings[0]",
-        "labeldrop takes only regex",
+        "spec.endpoints[0].relabelings[0].targetLabel",
+        "labeldrop action requires only regex, and no other fields; remove targetLabel",
     ),
     (
         "a scrape timeout longer than the default interval",
@@ -935,3 +935,137 @@ def test_invalid_scrape_classes_stop_generation_as_in_prometheus_operator() -> N
         scrape_classes=({"name": "a", "relabelings": [{"action": "hashmod", "targetLabel": "x"}]},)
     )
     assert [e.field for e in errors_of("", bad_rule)] == ["scrapeClasses[0].relabelings[0].modulus"]
+
+
+# --------------------------------------------------------------------------- relabelings as Prometheus v3 loads them
+
+COPY_RULE = {"sourceLabels": ["a"], "targetLabel": "copy"}  # a valid first rule, so the bad one is at index 1
+
+# (name, list, the rule, its faulted field, what the message says): each rule is one Prometheus v3 refuses to load.
+RELABEL_BAD: list[tuple[str, str, dict[str, Any], str, str]] = [
+    (
+        "a lookahead, which RE2 lacks",
+        "relabelings",
+        {"sourceLabels": ["a"], "regex": "a(?=b)", "action": "keep"},
+        "regex",
+        '"a(?=b)" is not a valid Go regular expression: error parsing regexp: '
+        "invalid or unsupported Perl syntax: `(?=`",
+    ),
+    (
+        "\\Z, which Go does not know",
+        "metricRelabelings",
+        {"sourceLabels": ["a"], "regex": "a\\Z", "action": "drop"},
+        "regex",
+        "invalid escape sequence: `\\Z`; write it in Go's RE2 syntax",
+    ),
+    (
+        "a backreference",
+        "relabelings",
+        {"sourceLabels": ["a"], "regex": "(a)\\1", "action": "keep"},
+        "regex",
+        "invalid escape sequence: `\\1`",
+    ),
+    (
+        "hashmod without modulus",
+        "relabelings",
+        {"sourceLabels": ["a"], "targetLabel": "h", "action": "HashMod"},
+        "modulus",
+        "relabel configuration for hashmod requires non-zero modulus; set modulus to the number of buckets",
+    ),
+    (
+        "lowercase without targetLabel",
+        "relabelings",
+        {"sourceLabels": ["a"], "action": "Lowercase"},
+        "targetLabel",
+        "relabel configuration for lowercase action requires targetLabel value; set targetLabel",
+    ),
+    (
+        "uppercase with a replacement",
+        "metricRelabelings",
+        {"sourceLabels": ["a"], "targetLabel": "b", "replacement": "x", "action": "uppercase"},
+        "replacement",
+        "replacement can not be set for uppercase action; remove replacement",
+    ),
+    (
+        "keepequal with an explicit regex, even the default, which prometheus-operator lets through",
+        "relabelings",
+        {"sourceLabels": ["a"], "targetLabel": "b", "regex": "(.*)", "action": "keepequal"},
+        "regex",
+        "keepequal action requires only sourceLabels and targetLabel, and no other fields; remove regex",
+    ),
+    (
+        "labelkeep with sourceLabels",
+        "metricRelabelings",
+        {"sourceLabels": ["a"], "regex": "a", "action": "labelkeep"},
+        "sourceLabels",
+        "labelkeep action requires only regex, and no other fields; remove sourceLabels",
+    ),
+    (
+        "an empty source label name",
+        "relabelings",
+        {"sourceLabels": [""], "targetLabel": "b"},
+        "sourceLabels",
+        '"" is not a valid label name; a label name must be non-empty, valid UTF-8',
+    ),
+    (
+        "a target label that is not UTF-8 (a lone surrogate from a YAML or JSON escape)",
+        "relabelings",
+        {"targetLabel": "\udc80", "replacement": "x"},
+        "targetLabel",
+        '"\\udc80" is invalid targetLabel for replace action',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "rule", "field", "message"), RELABEL_BAD, ids=[case[0] for case in RELABEL_BAD]
+)
+def test_a_relabeling_prometheus_would_refuse_rejects_its_monitor(
+    name: str, key: str, rule: dict[str, Any], field: str, message: str
+) -> None:
+    bad = yaml.safe_load(sm("  selector: {}\n  endpoints: [{port: web}, {port: metrics}]"))
+    bad["spec"]["endpoints"][1][key] = [COPY_RULE, rule]
+    good = yaml.safe_load(sm("  selector: {}\n  endpoints: [{port: web}]", name="good"))
+    result = generate_scrape_configs([bad, good], [], GeneratorOptions())
+    assert [(e.obj, e.field) for e in result.errors] == [
+        ("ServiceMonitor default/test", f"spec.endpoints[1].{key}[1].{field}")
+    ]
+    assert message in result.errors[0].message
+    assert result.job_names == ("serviceMonitor/default/good/0",)
+
+
+# Rules Prometheus v3 loads although Python's `re` (the old, shallow check) or the legacy label-name rule would not.
+RELABEL_GOOD: list[tuple[str, dict[str, Any]]] = [
+    ("\\pL, a Unicode class Python's re lacks", {"sourceLabels": ["a"], "regex": "\\pL+", "action": "keep"}),
+    (
+        "a (?<name>...) group, Go syntax Python's re lacks",
+        {"sourceLabels": ["a"], "targetLabel": "b", "regex": "(?<x>a+)", "replacement": "${x}"},
+    ),
+    (
+        "a \\z end anchor, which Python's re lacks before 3.14",
+        {"sourceLabels": ["a"], "regex": "a\\z", "action": "drop"},
+    ),
+    ("replace into a UTF-8 label name", {"targetLabel": "service.name", "replacement": "x"}),
+    (
+        "hashmod into a UTF-8 label name",
+        {"sourceLabels": ["a"], "targetLabel": "bucket-id", "modulus": 4, "action": "hashmod"},
+    ),
+    (
+        "labelmap into UTF-8 names",
+        {"regex": "__meta_kubernetes_pod_label_(.+)", "replacement": "k8s.$1", "action": "labelmap"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "rule"), RELABEL_GOOD, ids=[case[0] for case in RELABEL_GOOD])
+def test_a_relabeling_prometheus_v3_accepts_is_written_out(name: str, rule: dict[str, Any]) -> None:
+    monitor = yaml.safe_load(sm("  selector: {}\n  endpoints: [{port: web}]"))
+    monitor["spec"]["endpoints"][0]["relabelings"] = [rule]
+    monitor["spec"]["endpoints"][0]["metricRelabelings"] = [rule]
+    result = generate_scrape_configs([monitor], [], GeneratorOptions())
+    assert result.errors == ()
+    (config,) = result.scrape_configs
+    snake = {"sourceLabels": "source_labels", "targetLabel": "target_label"}
+    expected = {snake.get(key, key): value for key, value in rule.items()}
+    assert config["relabel_configs"][-4] == expected  # the user's rule, then the three-rule shard block
+    assert config["metric_relabel_configs"] == [expected]

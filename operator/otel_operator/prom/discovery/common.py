@@ -1,4 +1,4 @@
-"""Rules every Kubernetes discovery role shares: label-name sanitising, object metadata labels, addresses.
+"""Rules every Kubernetes discovery role shares: object metadata labels (names sanitised), addresses.
 
 Objects are plain dicts as the API server returns them in JSON (camelCase keys). A JSON field that is absent
 corresponds to a nil pointer in Prometheus's Go types, which is why "absent" and "empty" are kept apart here.
@@ -6,25 +6,21 @@ corresponds to a nil pointer in Prometheus's Go types, which is why "absent" and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
+from otel_operator.prom.labels import META_PREFIX, sanitize_label_name
 from otel_operator.prom.model import Labels
 
 Obj = Mapping[str, Any]  # one Kubernetes object (or sub-object) as decoded JSON
 Key = tuple[str, str]  # (namespace, name)
 
-META = "__meta_kubernetes_"
-ADDRESS = "__address__"
+META = META_PREFIX + "kubernetes_"
 NAMESPACE = META + "namespace"
 PRESENT = "true"  # the value of every *present* label
 EMPTY: Obj = {}
-
-_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
 
 class Role(StrEnum):
@@ -54,15 +50,6 @@ class AttachMetadata:
     @property
     def workloads(self) -> bool:
         return self.deployment or self.job or self.cronjob
-
-
-@lru_cache(maxsize=65536)  # label keys repeat across every object of a cluster; the cache bounds the regex cost
-def sanitize_label_name(name: str) -> str:
-    """Prometheus's `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]` becomes one `_`.
-
-    Per character, not per byte (`é` → one `_`), and a leading digit is left alone (the prefix makes it valid).
-    """
-    return _INVALID_LABEL_CHARS.sub("_", name)
 
 
 def join_host_port(host: str, port: int | str) -> str:
@@ -101,18 +88,18 @@ def add_metadata_labels(out: Labels, role: Role, metadata: Obj, *, with_name: bo
     keys = _META_KEYS[role]
     if with_name:
         out[keys.name] = metadata.get("name") or ""
-    labels = metadata.get("labels")
-    if labels:
-        for k, v in labels.items():
+    add_map_labels(out, metadata.get("labels"), keys.label, keys.labelpresent)
+    add_map_labels(out, metadata.get("annotations"), keys.annotation, keys.annotationpresent)
+
+
+def add_map_labels(out: Labels, values: Mapping[str, str] | None, prefix: str, present_prefix: str) -> None:
+    """`<prefix><key>: value` and `<present_prefix><key>: "true"` for each entry of a string map, keys sanitised:
+    how Prometheus exposes Kubernetes labels, annotations and topology. Later keys win a sanitised collision."""
+    if values:
+        for k, v in values.items():
             ln = sanitize_label_name(k)
-            out[keys.label + ln] = v
-            out[keys.labelpresent + ln] = PRESENT
-    annotations = metadata.get("annotations")
-    if annotations:
-        for k, v in annotations.items():
-            ln = sanitize_label_name(k)
-            out[keys.annotation + ln] = v
-            out[keys.annotationpresent + ln] = PRESENT
+            out[prefix + ln] = v
+            out[present_prefix + ln] = PRESENT
 
 
 def metadata_of(obj: Obj) -> Obj:

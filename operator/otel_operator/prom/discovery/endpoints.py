@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from otel_operator.prom.discovery.common import (
-    ADDRESS,
     META,
     NAMESPACE,
     Key,
@@ -24,6 +23,7 @@ from otel_operator.prom.discovery.common import (
 from otel_operator.prom.discovery.endpointslice import pod_ref
 from otel_operator.prom.discovery.pod import CONTAINER_PORT_PROTOCOL, PodInfo
 from otel_operator.prom.discovery.service import ServiceInfo
+from otel_operator.prom.labels import ADDRESS
 from otel_operator.prom.model import Labels, TargetGroup
 
 PORT_NAME = META + "endpoint_port_name"

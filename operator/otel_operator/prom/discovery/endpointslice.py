@@ -10,23 +10,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from otel_operator.prom.discovery.common import (
-    ADDRESS,
     EMPTY,
     META,
     NAMESPACE,
-    PRESENT,
     Key,
     Obj,
     Role,
+    add_map_labels,
     add_metadata_labels,
     bool_label,
     join_host_port,
     metadata_of,
-    sanitize_label_name,
     source,
 )
 from otel_operator.prom.discovery.pod import PodInfo
 from otel_operator.prom.discovery.service import ServiceInfo
+from otel_operator.prom.labels import ADDRESS
 from otel_operator.prom.model import Labels, TargetGroup
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -110,12 +109,7 @@ def _endpoint_labels(ep: Obj, nodes: Mapping[str, Labels] | None) -> Labels:
     if (zone := ep.get("zone")) is not None:
         labels[ZONE] = zone
     # v1 calls it deprecatedTopology, v1beta1 topology; an object has at most one of them
-    topology = ep.get("deprecatedTopology") or ep.get("topology")
-    if topology:
-        for k, v in topology.items():
-            ln = sanitize_label_name(k)
-            labels[TOPOLOGY + ln] = v
-            labels[TOPOLOGY_PRESENT + ln] = PRESENT
+    add_map_labels(labels, ep.get("deprecatedTopology") or ep.get("topology"), TOPOLOGY, TOPOLOGY_PRESENT)
     if nodes is not None and (node := node_ref(ep)) is not None and (node_labels := nodes.get(node)) is not None:
         labels.update(node_labels)
     return labels

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from otel_operator.prom.discovery.common import (
-    ADDRESS,
     EMPTY,
     META,
     NAMESPACE,
@@ -25,6 +24,7 @@ from otel_operator.prom.discovery.common import (
     metadata_of,
     source,
 )
+from otel_operator.prom.labels import ADDRESS
 from otel_operator.prom.model import Labels, TargetGroup
 
 POD_IP = META + "pod_ip"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from otel_operator.prom.discovery.common import (
-    ADDRESS,
     EMPTY,
     META,
     NAMESPACE,
@@ -17,6 +16,7 @@ from otel_operator.prom.discovery.common import (
     metadata_of,
     source,
 )
+from otel_operator.prom.labels import ADDRESS
 from otel_operator.prom.model import Labels, TargetGroup
 
 SERVICE_PORT_NAME = META + "service_port_name"

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from otel_operator.prom.labels import ADDRESS, sanitize_label_name
 from otel_operator.prom.monitors.options import GeneratorOptions
 
 Config = dict[str, Any]  # one scrape_config, or a nested block of it, in output key order
@@ -21,8 +22,8 @@ Obj = Mapping[str, Any]  # a resource or a part of one, as parsed from YAML/JSON
 SHARD_HASH_LABEL = "__tmp_hash"
 SHARD_DISABLE_LABEL = "__tmp_disable_sharding"  # set by the OTel allocator so the keep rule passes
 SHARD_ENV_VAR = "SHARD"  # substituted by Prometheus's config-reloader; never by the allocator
+SCHEMES = ("http", "https")  # the scrape schemes a monitor may name, written lower-cased
 
-_INVALID_LABEL_CHAR = re.compile(r"[^a-zA-Z0-9_]")
 _DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
 _DURATION_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000, 1)
 
@@ -187,11 +188,6 @@ def lower_enum(obj: Obj, key: str, path: str, allowed: Iterable[str]) -> str | N
 # ----------------------------------------------------------------------------------------------- values
 
 
-def sanitize_label_name(name: str) -> str:
-    """Every character outside [a-zA-Z0-9_] becomes "_", per code point, as prometheus-operator does."""
-    return _INVALID_LABEL_CHAR.sub("_", name)
-
-
 def parse_duration_ms(text: str) -> int | None:
     """Milliseconds of a Prometheus duration ("1m30s"), or None when it is not one."""
     if text == "0":
@@ -266,7 +262,13 @@ def label_copy(source: str, target: str) -> Config:
     return {"source_labels": [source], "target_label": target, "regex": "(.+)", "replacement": "${1}"}
 
 
-def sharding_rules(shards: int, shard_label: str = "__address__") -> list[Config]:
+def label_copies(meta_prefix: str, names: Iterable[str]) -> list[Config]:
+    """A `label_copy` of `<meta_prefix><name>` for each Kubernetes label name, onto the label of the same
+    (sanitised) name: targetLabels and podTargetLabels."""
+    return [label_copy(meta_prefix + name, name) for name in map(sanitize_label_name, names)]
+
+
+def sharding_rules(shards: int, shard_label: str = ADDRESS) -> list[Config]:
     """The hashmod block prometheus-operator (>= v0.83) appends; `$(SHARD)` stays literal."""
     return [
         {

@@ -6,11 +6,9 @@ job label is the literal `<ns>/<name>`, and TLS is written before the credential
 
 from __future__ import annotations
 
-from otel_operator.prom.monitors import auth, common, selectors
+from otel_operator.prom.monitors import auth, common, endpoint, selectors
 from otel_operator.prom.monitors.common import Config, Invalid, Obj, Port, join
 from otel_operator.prom.monitors.context import Context
-from otel_operator.prom.monitors.relabelings import relabel_configs
-from otel_operator.prom.monitors.servicemonitor import SCHEMES, selector_mechanism
 
 
 def _port(ep: Obj, path: str) -> Port:
@@ -29,7 +27,7 @@ def _relabelings(ctx: Context, spec: Obj, ep: Obj, path: str, port: Port) -> lis
     rules = common.init_relabelings()
     if common.opt_bool(ep, "filterRunning", path) is not False:
         rules.append(common.running_filter())
-    if selector_mechanism(spec) == "RelabelSelector":
+    if endpoint.selector_mechanism(spec) == "RelabelSelector":
         rules += selectors.relabel_rules(
             common.opt_obj(spec, "selector", "spec"), "__meta_kubernetes_pod_", "spec.selector"
         )
@@ -41,23 +39,14 @@ def _relabelings(ctx: Context, spec: Obj, ep: Obj, path: str, port: Port) -> lis
         {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
         {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
     ]
-    for label in [*common.str_list(spec, "podTargetLabels", "spec"), *ctx.options.pod_target_labels]:
-        name = common.sanitize_label_name(label)
-        rules.append(common.label_copy(f"__meta_kubernetes_pod_label_{name}", name))
+    rules += endpoint.pod_target_labels(ctx, spec)
 
     rules.append({"target_label": "job", "replacement": f"{ctx.namespace}/{ctx.name}"})
-    job_label = common.string(spec, "jobLabel", "spec")
-    if job_label:
-        rules.append(common.label_copy(f"__meta_kubernetes_pod_label_{common.sanitize_label_name(job_label)}", "job"))
+    rules += endpoint.job_label(spec, "__meta_kubernetes_pod_label_")
 
     # portNumber alone gives no endpoint label, as in prometheus-operator.
     rules += common.endpoint_rule(port)
-
-    rules += relabel_configs(ctx.scrape_class, "relabelings", ctx.scrape_class_path)
-    rules += relabel_configs(ep, "relabelings", path)
-    rules += common.enforced_namespace_rule(ctx.options, ctx.namespace)
-    rules += common.sharding_rules(ctx.options.shards)
-    return rules
+    return rules + endpoint.relabel_tail(ctx, ep, path)
 
 
 def endpoint_config(ctx: Context, spec: Obj, ep: Obj, index: int) -> Config:
@@ -67,30 +56,10 @@ def endpoint_config(ctx: Context, spec: Obj, ep: Obj, index: int) -> Config:
     auth.check_exclusive(ep, path)
 
     cfg: Config = {"job_name": f"podMonitor/{ctx.namespace}/{ctx.name}/{index}"}
-    common.honor_labels(cfg, common.opt_bool(ep, "honorLabels", path), ctx.options)
-    common.honor_timestamps(cfg, common.opt_bool(ep, "honorTimestamps", path), ctx.options)
-    common.set_if(cfg, "track_timestamps_staleness", common.opt_bool(ep, "trackTimestampsStaleness", path))
-
-    sd_selectors = None
-    if selector_mechanism(spec) == "RoleSelector":
-        label = selectors.selector_string(common.opt_obj(spec, "selector", "spec"), "spec.selector")
-        sd_selectors = [{"role": "pod", "label": label}]
-    names = common.namespaces(
-        common.obj_or_empty(spec, "namespaceSelector", "spec"), ctx.namespace, ctx.options, "spec.namespaceSelector"
-    )
-    metadata = common.attach_metadata(spec, ctx.scrape_class, ctx.scrape_class_path)
-    cfg["kubernetes_sd_configs"] = common.kubernetes_sd("pod", names, metadata, sd_selectors)
-
-    interval = common.duration(ep, "interval", path)
-    timeout = common.duration(ep, "scrapeTimeout", path)
-    common.check_timeout(interval, timeout, ctx.options, path, "scrapeTimeout")
-    common.set_if(cfg, "scrape_interval", interval or None)
-    common.set_if(cfg, "scrape_timeout", timeout or None)
-    common.set_if(cfg, "metrics_path", common.string(ep, "path", path) or None)
-    common.set_if(cfg, "params", common.str_list_map(ep, "params", path))
-    common.set_if(cfg, "scheme", common.lower_enum(ep, "scheme", path, SCHEMES))
-    common.set_if(cfg, "follow_redirects", common.opt_bool(ep, "followRedirects", path))
-    common.set_if(cfg, "enable_http2", common.opt_bool(ep, "enableHttp2", path))
+    endpoint.honor_flags(ctx, cfg, ep, path)
+    cfg["kubernetes_sd_configs"] = endpoint.kubernetes_sd_configs(ctx, spec, "pod", ("pod",))
+    endpoint.scrape_settings(ctx, cfg, ep, path)
+    # TLS before the credentials, unlike a ServiceMonitor.
     tls = common.opt_obj(ep, "tlsConfig", path)
     common.set_if(cfg, "tls_config", auth.merged_tls(ctx, tls, join(path, "tlsConfig"), safe=True))
     bearer = common.opt_obj(ep, "bearerTokenSecret", path)
@@ -104,16 +73,7 @@ def endpoint_config(ctx: Context, spec: Obj, ep: Obj, index: int) -> Config:
     common.set_if(cfg, "authorization", auth.merged_authorization(ctx, authz, join(path, "authorization")))
 
     cfg["relabel_configs"] = _relabelings(ctx, spec, ep, path, port)
-
-    common.limits(cfg, spec, ctx.options, "spec")
-    common.native_histograms(cfg, spec, "spec")
-    common.scrape_protocols(cfg, spec, ctx.scrape_class, "spec")
-    common.body_size_limit(cfg, spec, "spec")
-    metric_rules = relabel_configs(ctx.scrape_class, "metricRelabelings", ctx.scrape_class_path)
-    metric_rules += relabel_configs(ep, "metricRelabelings", path)
-    metric_rules += common.enforced_namespace_rule(ctx.options, ctx.namespace)
-    if metric_rules:
-        cfg["metric_relabel_configs"] = metric_rules
+    endpoint.after_relabelings(ctx, cfg, spec, ep, path)
     return cfg
 
 

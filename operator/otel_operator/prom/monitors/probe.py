@@ -12,8 +12,7 @@ import re
 from otel_operator.prom.monitors import auth, common, selectors
 from otel_operator.prom.monitors.common import Config, Invalid, Obj, join
 from otel_operator.prom.monitors.context import Context
-from otel_operator.prom.monitors.relabelings import relabel_configs
-from otel_operator.prom.monitors.servicemonitor import SCHEMES
+from otel_operator.prom.monitors.relabelings import metric_relabelings, relabel_configs
 
 DEFAULT_PROBER_PATH = "/probe"  # the CRD's default for spec.prober.path
 
@@ -120,7 +119,7 @@ def scrape_configs(ctx: Context, monitor: Obj) -> list[Config]:
     common.check_timeout(interval, timeout, ctx.options, "spec", "scrapeTimeout")
     common.set_if(cfg, "scrape_interval", interval or None)
     common.set_if(cfg, "scrape_timeout", timeout or None)
-    common.set_if(cfg, "scheme", common.lower_enum(prober, "scheme", "spec.prober", SCHEMES))
+    common.set_if(cfg, "scheme", common.lower_enum(prober, "scheme", "spec.prober", common.SCHEMES))
     common.set_if(cfg, "params", _params(spec))
     common.limits(cfg, spec, ctx.options, "spec")
     common.native_histograms(cfg, spec, "spec")
@@ -155,9 +154,5 @@ def scrape_configs(ctx: Context, monitor: Obj) -> list[Config]:
     authz = common.opt_obj(spec, "authorization", "spec")
     common.set_if(cfg, "authorization", auth.merged_authorization(ctx, authz, "spec.authorization"))
 
-    metric_rules = relabel_configs(ctx.scrape_class, "metricRelabelings", ctx.scrape_class_path)
-    metric_rules += relabel_configs(spec, "metricRelabelings", "spec")
-    metric_rules += common.enforced_namespace_rule(ctx.options, ctx.namespace)
-    if metric_rules:
-        cfg["metric_relabel_configs"] = metric_rules
+    metric_relabelings(ctx, cfg, spec, "spec")
     return [cfg]

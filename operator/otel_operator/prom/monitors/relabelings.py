@@ -1,147 +1,134 @@
 """User relabelings (monitoring.coreos.com `RelabelConfig`) → Prometheus `relabel_configs` entries.
 
 Each key is written only when set, in the order prometheus-operator writes them, with the action lower-cased;
-an explicit `replacement: ""` is kept because it means "delete the label". Before that, each rule is checked as
-prometheus-operator's LabelConfigValidator does for Prometheus 3; an invalid rule rejects the whole monitor.
+an explicit `replacement: ""` is kept because it means "delete the label".
 
-The regex check is deliberately shallow: Python's `re` stands in for Go's RE2, and only failures that RE2
-reports too (unbalanced groups, nothing to repeat, bad ranges, unterminated classes) count. Go-exact
-validation lives with the relabeling engine.
+Each rendered rule is then loaded as Prometheus v3 loads a scrape config's (`prom.relabel.parse_relabel_configs`:
+Go RE2 regexes, the fields each action needs or forbids, label names under the job's name validation scheme).
+That covers prometheus-operator's LabelConfigValidator for Prometheus 3, and also what only Prometheus refuses
+(an explicit `regex` on keepequal/dropequal, even `(.*)`): such a rule would make Prometheus reject the whole
+configuration, so here it rejects just its monitor, with the field named in the CRD's terms. Only the users' rules
+(the monitor's and its scrape class's) are checked; the rules prometheus-operator injects are fixed, and the tests
+load every generated chain.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Final
 
+from otel_operator.prom.labels import NameScheme
 from otel_operator.prom.monitors.common import (
     Config,
     Invalid,
     Obj,
+    enforced_namespace_rule,
     join,
     obj_list,
     opt_int,
     opt_str,
+    set_if,
     str_list,
 )
+from otel_operator.prom.monitors.context import Context
+from otel_operator.prom.regex import RegexError, compile_regex
+from otel_operator.prom.relabel import Action, RelabelConfigError, parse_relabel_configs
 
-ACTIONS = (
-    "replace",
-    "keep",
-    "drop",
-    "keepequal",
-    "dropequal",
-    "hashmod",
-    "labelmap",
-    "labeldrop",
-    "labelkeep",
-    "lowercase",
-    "uppercase",
-)
-DEFAULT_REGEX = "(.*)"
-DEFAULT_SEPARATOR = ";"
-DEFAULT_REPLACEMENT = "$1"
-
-# Prometheus's legacy check for templated target labels, which prometheus-operator applies regardless of version.
-_RELABEL_TARGET = re.compile(r"^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$", re.ASCII)
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-# Python `re` errors that RE2 reports as well; anything else may be valid RE2 syntax Python lacks.
-_RE2_ALSO_REJECTS = (
-    "missing ), unterminated subpattern",
-    "unbalanced parenthesis",
-    "nothing to repeat",
-    "multiple repeat",
-    "bad character range",
-    "unterminated character set",
-)
-
-
-def check_regex(pattern: str, path: str) -> None:
-    try:
-        # Anchored the way Prometheus compiles it: plain concatenation, so "a)|(b" is legal.
-        re.compile(f"^(?s:{pattern})$")
-    except re.error as err:
-        if any(err.msg.startswith(text) for text in _RE2_ALSO_REJECTS):
-            raise Invalid(path, f'invalid regex "{pattern}": {err.msg}') from None
-
-
-def _validate(rule: Obj, path: str) -> None:
-    action = (opt_str(rule, "action", path) or "replace").lower()
-    shown = opt_str(rule, "action", path) or "replace"
-    if action not in ACTIONS:
-        raise Invalid(join(path, "action"), f'"{shown}" is not a relabel action; use one of {", ".join(ACTIONS)}')
-    regex = opt_str(rule, "regex", path) or ""
-    check_regex(regex, join(path, "regex"))
-    target = opt_str(rule, "targetLabel", path) or ""
-    modulus = opt_int(rule, "modulus", path) or 0
-    separator = opt_str(rule, "separator", path)
-    replacement = opt_str(rule, "replacement", path)
-    source_labels = str_list(rule, "sourceLabels", path)
-
-    if action == "hashmod" and modulus == 0:
-        raise Invalid(join(path, "modulus"), "hashmod needs a non-zero modulus")
-    if action in ("replace", "hashmod", "lowercase", "uppercase", "keepequal", "dropequal") and not target:
-        raise Invalid(join(path, "targetLabel"), f"{shown} needs a targetLabel")
-    if action in ("replace", "lowercase", "uppercase", "keepequal", "dropequal") and not _RELABEL_TARGET.match(target):
-        raise Invalid(join(path, "targetLabel"), f'"{target}" is not a valid target label for {shown}')
-    if (
-        action in ("lowercase", "uppercase", "keepequal", "dropequal")
-        and replacement is not None
-        and replacement != DEFAULT_REPLACEMENT
-    ):
-        raise Invalid(join(path, "replacement"), f"replacement cannot be set for {shown}; remove it")
-    if action == "labelmap" and replacement is not None and not _RELABEL_TARGET.match(replacement):
-        raise Invalid(join(path, "replacement"), f'"{replacement}" is not a valid replacement for {shown}')
-    if action == "hashmod" and not _LABEL_NAME.match(target):
-        raise Invalid(join(path, "targetLabel"), f'"{target}" is not a valid label name for {shown}')
-    if action in ("keepequal", "dropequal") and (
-        (regex and regex != DEFAULT_REGEX)
-        or modulus
-        or (separator is not None and separator != DEFAULT_SEPARATOR)
-        or (replacement is not None and replacement != DEFAULT_REPLACEMENT)
-    ):
-        raise Invalid(path, f"{shown} takes only sourceLabels and targetLabel; remove the other fields")
-    if action in ("labeldrop", "labelkeep") and (
-        source_labels
-        or target
-        or modulus
-        or (separator is not None and separator != DEFAULT_SEPARATOR)
-        or (replacement is not None and replacement != DEFAULT_REPLACEMENT)
-    ):
-        raise Invalid(path, f"{shown} takes only regex; remove the other fields")
+ACTIONS: Final = tuple(action.value for action in Action)
+# Prometheus's field names that the CRD spells differently; the others are the same in both.
+_CRD_NAMES: Final = {"source_labels": "sourceLabels", "target_label": "targetLabel"}
+# A field name as Prometheus's messages quote it ('target_label', `target_label`).
+_QUOTED_FIELD: Final = re.compile(r"['`](source_labels|target_label|regex|replacement)['`]")
+_REMOVABLE: Final = {  # the fields an action forbids, and so the fix is to remove
+    Action.KEEPEQUAL: ("regex", "modulus", "separator", "replacement"),
+    Action.DROPEQUAL: ("regex", "modulus", "separator", "replacement"),
+    Action.LOWERCASE: ("replacement",),
+    Action.UPPERCASE: ("replacement",),
+    Action.LABELDROP: ("source_labels", "target_label", "modulus", "separator", "replacement"),
+    Action.LABELKEEP: ("source_labels", "target_label", "modulus", "separator", "replacement"),
+}
 
 
 def _render(rule: Obj, path: str) -> Config:
+    """One rule in Prometheus's terms; the CRD's action enum is checked here, everything else by Prometheus's rules."""
     out: Config = {}
-    source_labels = str_list(rule, "sourceLabels", path)
-    if source_labels:
-        out["source_labels"] = source_labels
-    separator = opt_str(rule, "separator", path)
-    if separator is not None:
-        out["separator"] = separator
-    target = opt_str(rule, "targetLabel", path)
-    if target:
-        out["target_label"] = target
-    regex = opt_str(rule, "regex", path)
-    if regex:
-        out["regex"] = regex
-    modulus = opt_int(rule, "modulus", path)
-    if modulus:
-        out["modulus"] = modulus
-    replacement = opt_str(rule, "replacement", path)
-    if replacement is not None:
-        out["replacement"] = replacement
+    set_if(out, "source_labels", str_list(rule, "sourceLabels", path) or None)
+    set_if(out, "separator", opt_str(rule, "separator", path))
+    set_if(out, "target_label", opt_str(rule, "targetLabel", path) or None)
+    set_if(out, "regex", opt_str(rule, "regex", path) or None)
+    set_if(out, "modulus", opt_int(rule, "modulus", path) or None)
+    set_if(out, "replacement", opt_str(rule, "replacement", path))
     action = opt_str(rule, "action", path)
     if action:
+        if action.lower() not in ACTIONS:
+            raise Invalid(join(path, "action"), f'"{action}" is not a relabel action; use one of {", ".join(ACTIONS)}')
         out["action"] = action.lower()
     return out
 
 
-def relabel_configs(owner: Obj, key: str, path: str) -> list[Config]:
-    """`owner[key]` (a list of RelabelConfig) validated and rendered."""
-    rules = obj_list(owner, key, path)
+def _compiles(regex: str) -> bool:
+    try:
+        compile_regex(regex)
+    except RegexError:
+        return False
+    return True
+
+
+def _name_fix(scheme: NameScheme) -> str:
+    if scheme is NameScheme.LEGACY:
+        return (
+            "with nameValidationScheme Legacy a label name is [a-zA-Z_][a-zA-Z0-9_]* (templates may add $1 or ${1}); "
+            "rename it or set nameValidationScheme: UTF8"
+        )
+    return "a label name must be non-empty, valid UTF-8"
+
+
+def _fix(field: str | None, rule: Config, scheme: NameScheme) -> str:
+    """How to mend the rule, given the field Prometheus faulted."""
+    if field is None:
+        return ""
+    if field == "regex" and not _compiles(str(rule.get("regex", ""))):
+        return "write it in Go's RE2 syntax (no lookarounds, backreferences or \\Z); Prometheus anchors it as ^(?s:…)$"
+    if field in rule and field in _REMOVABLE.get(Action(rule.get("action", Action.REPLACE)), ()):
+        return f"remove {_CRD_NAMES.get(field, field)}"
+    if field == "modulus":
+        return "set modulus to the number of buckets, from 1 to 2^64-1"
+    if field == "target_label" and not rule.get(field):
+        return "set targetLabel to the label to write"
+    # What is left is a label name Prometheus refuses: targetLabel, labelmap's replacement, or a source label
+    # (Prometheus 3 reads source labels as UTF-8 names whatever the scheme).
+    return _name_fix(NameScheme.UTF8 if field == "source_labels" else scheme)
+
+
+def _invalid(err: RelabelConfigError, rule: Config, where: str, scheme: NameScheme) -> Invalid:
+    """Prometheus's complaint about one rendered rule, in the CRD's terms and with the fix."""
+    message = _QUOTED_FIELD.sub(lambda m: _CRD_NAMES.get(m[1], m[1]), err.message)
+    path = where if err.field is None else join(where, _CRD_NAMES.get(err.field, err.field))
+    fix = _fix(err.field, rule, scheme)
+    return Invalid(path, f"{message}; {fix}" if fix else message)
+
+
+def relabel_configs(owner: Obj, key: str, path: str, *, scheme: NameScheme = NameScheme.UTF8) -> list[Config]:
+    """`owner[key]` (a list of RelabelConfig) rendered, each rule loaded as Prometheus v3 would load it in a job
+    with the name validation `scheme`."""
     out = []
-    for i, rule in enumerate(rules):
+    for i, rule in enumerate(obj_list(owner, key, path)):
         where = join(join(path, key), i)
-        _validate(rule, where)
-        out.append(_render(rule, where))
+        rendered = _render(rule, where)
+        try:
+            parse_relabel_configs([rendered], where, scheme=scheme)
+        except RelabelConfigError as err:
+            raise _invalid(err, rendered, where, scheme) from None
+        out.append(rendered)
     return out
+
+
+def metric_relabelings(
+    ctx: Context, cfg: Config, owner: Obj, path: str, *, scheme: NameScheme = NameScheme.UTF8
+) -> None:
+    """`metric_relabel_configs`: the scrape class's metricRelabelings, `owner`'s, then the enforced namespace label;
+    left out when there are none."""
+    rules = relabel_configs(ctx.scrape_class, "metricRelabelings", ctx.scrape_class_path, scheme=scheme)
+    rules += relabel_configs(owner, "metricRelabelings", path, scheme=scheme)
+    rules += enforced_namespace_rule(ctx.options, ctx.namespace)
+    set_if(cfg, "metric_relabel_configs", rules or None)

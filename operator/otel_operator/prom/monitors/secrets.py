@@ -52,18 +52,11 @@ class SecretStore:
 
     def secret_key(self, namespace: str, selector: Obj, path: str) -> str:
         """The value a SecretKeySelector (`{name, key}`) at `path` points to."""
-        name, key = _selector(selector, path)
-        entry = self.secrets.get((namespace, name))
-        if entry is None:
-            raise Invalid(join(path, "name"), _not_found("Secret", namespace, name, self.secrets))
-        return _value(entry, key, f'Secret "{namespace}/{name}"', path)
+        return _lookup(self.secrets, "Secret", namespace, selector, path)
 
     def config_map_key(self, namespace: str, selector: Obj, path: str) -> str:
-        name, key = _selector(selector, path)
-        entry = self.config_maps.get((namespace, name))
-        if entry is None:
-            raise Invalid(join(path, "name"), _not_found("ConfigMap", namespace, name, self.config_maps))
-        return _value(entry, key, f'ConfigMap "{namespace}/{name}"', path)
+        """The value a ConfigMapKeySelector (`{name, key}`) at `path` points to."""
+        return _lookup(self.config_maps, "ConfigMap", namespace, selector, path)
 
     def secret_or_config_map(self, namespace: str, ref: Obj, path: str) -> str:
         """The value of a SecretOrConfigMap (`{secret: {...}}` or `{configMap: {...}}`)."""
@@ -81,6 +74,14 @@ class SecretStore:
 def is_set(ref: Obj | None) -> bool:
     """Whether a SecretOrConfigMap refers to anything (Go compares it with the zero value)."""
     return ref is not None and (ref.get("secret") is not None or ref.get("configMap") is not None)
+
+
+def _lookup(index: Mapping[tuple[str, str], _Entry], kind: str, namespace: str, selector: Obj, path: str) -> str:
+    name, key = _selector(selector, path)
+    entry = index.get((namespace, name))
+    if entry is None:
+        raise Invalid(join(path, "name"), _not_found(kind, namespace, name, index))
+    return _value(entry, key, f'{kind} "{namespace}/{name}"', path)
 
 
 def _not_found(kind: str, namespace: str, name: str, index: Mapping[tuple[str, str], _Entry]) -> str:

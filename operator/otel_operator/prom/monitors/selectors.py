@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from otel_operator.prom.labels import sanitize_label_name
 from otel_operator.prom.monitors.common import (
     Config,
     Invalid,
@@ -21,7 +22,6 @@ from otel_operator.prom.monitors.common import (
     obj_list,
     opt_obj,
     opt_str,
-    sanitize_label_name,
     str_list,
 )
 

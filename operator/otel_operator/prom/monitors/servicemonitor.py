@@ -7,15 +7,12 @@ the order prometheus-operator writes them.
 
 from __future__ import annotations
 
-from otel_operator.prom.monitors import auth, common, selectors
+from otel_operator.prom.monitors import auth, common, endpoint, selectors
 from otel_operator.prom.monitors.common import Config, Invalid, Obj, Port, join
 from otel_operator.prom.monitors.context import Context
 from otel_operator.prom.monitors.options import ROLE_ENDPOINTS, ROLE_ENDPOINTSLICE
-from otel_operator.prom.monitors.relabelings import relabel_configs
 
-SCHEMES = ("http", "https")
 ROLES = {ROLE_ENDPOINTS: "endpoints", ROLE_ENDPOINTSLICE: "endpointslice"}
-SELECTOR_MECHANISMS = ("RelabelSelector", "RoleSelector")
 
 
 def _role(ctx: Context, spec: Obj) -> str:
@@ -26,15 +23,6 @@ def _role(ctx: Context, spec: Obj) -> str:
             f'"{override}" is not allowed; use "{ROLE_ENDPOINTSLICE}" or "{ROLE_ENDPOINTS}"',
         )
     return ROLES[override or ctx.options.service_discovery_role]
-
-
-def selector_mechanism(spec: Obj) -> str:
-    mechanism = common.opt_str(spec, "selectorMechanism", "spec") or "RelabelSelector"
-    if mechanism not in SELECTOR_MECHANISMS:
-        raise Invalid(
-            "spec.selectorMechanism", f'"{mechanism}" is not allowed; use one of {", ".join(SELECTOR_MECHANISMS)}'
-        )
-    return mechanism
 
 
 def _port(ep: Obj, path: str) -> Port:
@@ -66,7 +54,7 @@ def _check_fs_access(ep: Obj, path: str) -> None:
 def _relabelings(ctx: Context, spec: Obj, ep: Obj, path: str, *, role: str, port: Port) -> list[Config]:
     meta = "endpoint" if role == "endpoints" else "endpointslice"
     rules = common.init_relabelings()
-    if selector_mechanism(spec) == "RelabelSelector":
+    if endpoint.selector_mechanism(spec) == "RelabelSelector":
         rules += selectors.relabel_rules(
             common.opt_obj(spec, "selector", "spec"), "__meta_kubernetes_service_", "spec.selector"
         )
@@ -93,28 +81,15 @@ def _relabelings(ctx: Context, spec: Obj, ep: Obj, path: str, *, role: str, port
     if common.opt_bool(ep, "filterRunning", path) is not False:
         rules.append(common.running_filter())
 
-    for label in common.str_list(spec, "targetLabels", "spec"):
-        name = common.sanitize_label_name(label)
-        rules.append(common.label_copy(f"__meta_kubernetes_service_label_{name}", name))
-    for label in [*common.str_list(spec, "podTargetLabels", "spec"), *ctx.options.pod_target_labels]:
-        name = common.sanitize_label_name(label)
-        rules.append(common.label_copy(f"__meta_kubernetes_pod_label_{name}", name))
+    rules += common.label_copies("__meta_kubernetes_service_label_", common.str_list(spec, "targetLabels", "spec"))
+    rules += endpoint.pod_target_labels(ctx, spec)
 
     # The service name is the job unless jobLabel names a Service label that is set.
     rules.append({"source_labels": ["__meta_kubernetes_service_name"], "target_label": "job", "replacement": "${1}"})
-    job_label = common.string(spec, "jobLabel", "spec")
-    if job_label:
-        rules.append(
-            common.label_copy(f"__meta_kubernetes_service_label_{common.sanitize_label_name(job_label)}", "job")
-        )
+    rules += endpoint.job_label(spec, "__meta_kubernetes_service_label_")
 
     rules += common.endpoint_rule(port)
-
-    rules += relabel_configs(ctx.scrape_class, "relabelings", ctx.scrape_class_path)
-    rules += relabel_configs(ep, "relabelings", path)
-    rules += common.enforced_namespace_rule(ctx.options, ctx.namespace)
-    rules += common.sharding_rules(ctx.options.shards)
-    return rules
+    return rules + endpoint.relabel_tail(ctx, ep, path)
 
 
 def endpoint_config(ctx: Context, spec: Obj, ep: Obj, index: int) -> Config:
@@ -127,30 +102,10 @@ def endpoint_config(ctx: Context, spec: Obj, ep: Obj, index: int) -> Config:
     role = _role(ctx, spec)
 
     cfg: Config = {"job_name": f"serviceMonitor/{ctx.namespace}/{ctx.name}/{index}"}
-    common.honor_labels(cfg, common.opt_bool(ep, "honorLabels", path), ctx.options)
-    common.honor_timestamps(cfg, common.opt_bool(ep, "honorTimestamps", path), ctx.options)
-    common.set_if(cfg, "track_timestamps_staleness", common.opt_bool(ep, "trackTimestampsStaleness", path))
-
-    sd_selectors = None
-    if selector_mechanism(spec) == "RoleSelector":
-        label = selectors.selector_string(common.opt_obj(spec, "selector", "spec"), "spec.selector")
-        sd_selectors = [{"role": role, "label": label}, {"role": "service", "label": label}]
-    names = common.namespaces(
-        common.obj_or_empty(spec, "namespaceSelector", "spec"), ctx.namespace, ctx.options, "spec.namespaceSelector"
-    )
-    metadata = common.attach_metadata(spec, ctx.scrape_class, ctx.scrape_class_path)
-    cfg["kubernetes_sd_configs"] = common.kubernetes_sd(role, names, metadata, sd_selectors)
-
-    interval = common.duration(ep, "interval", path)
-    timeout = common.duration(ep, "scrapeTimeout", path)
-    common.check_timeout(interval, timeout, ctx.options, path, "scrapeTimeout")
-    common.set_if(cfg, "scrape_interval", interval or None)
-    common.set_if(cfg, "scrape_timeout", timeout or None)
-    common.set_if(cfg, "metrics_path", common.string(ep, "path", path) or None)
-    common.set_if(cfg, "params", common.str_list_map(ep, "params", path))
-    common.set_if(cfg, "scheme", common.lower_enum(ep, "scheme", path, SCHEMES))
-    common.set_if(cfg, "follow_redirects", common.opt_bool(ep, "followRedirects", path))
-    common.set_if(cfg, "enable_http2", common.opt_bool(ep, "enableHttp2", path))
+    endpoint.honor_flags(ctx, cfg, ep, path)
+    cfg["kubernetes_sd_configs"] = endpoint.kubernetes_sd_configs(ctx, spec, role, (role, "service"))
+    endpoint.scrape_settings(ctx, cfg, ep, path)
+    # Proxy and OAuth2 before TLS and the other credentials, unlike a PodMonitor.
     cfg.update(auth.render_proxy(ctx, ep, path))
     common.set_if(cfg, "oauth2", auth.render_oauth2(ctx, common.opt_obj(ep, "oauth2", path), join(path, "oauth2")))
     tls = common.opt_obj(ep, "tlsConfig", path)
@@ -165,16 +120,7 @@ def endpoint_config(ctx: Context, spec: Obj, ep: Obj, index: int) -> Config:
     common.set_if(cfg, "authorization", auth.merged_authorization(ctx, authz, join(path, "authorization")))
 
     cfg["relabel_configs"] = _relabelings(ctx, spec, ep, path, role=role, port=port)
-
-    common.limits(cfg, spec, ctx.options, "spec")
-    common.native_histograms(cfg, spec, "spec")
-    common.scrape_protocols(cfg, spec, ctx.scrape_class, "spec")
-    common.body_size_limit(cfg, spec, "spec")
-    metric_rules = relabel_configs(ctx.scrape_class, "metricRelabelings", ctx.scrape_class_path)
-    metric_rules += relabel_configs(ep, "metricRelabelings", path)
-    metric_rules += common.enforced_namespace_rule(ctx.options, ctx.namespace)
-    if metric_rules:
-        cfg["metric_relabel_configs"] = metric_rules
+    endpoint.after_relabelings(ctx, cfg, spec, ep, path)
     return cfg
 
 
