@@ -23,6 +23,9 @@ INSTANCE: Final = "instance"
 PARAM_PREFIX: Final = "__param_"
 META_PREFIX: Final = "__meta_"
 RESERVED_PREFIX: Final = "__"
+# Set by the target allocator around a job's rules so prometheus-operator's shard keep rule lets every target pass
+# (the collector applies the shard itself); prometheus-operator's shard block names it in that keep rule.
+DISABLE_SHARDING: Final = "__tmp_disable_sharding"
 
 # The labels a scrape config fills in before relabeling (besides `__param_<k>`); the collector adds them itself,
 # so the allocator never serves them.

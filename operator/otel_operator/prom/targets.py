@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from otel_operator.prom.labels import (
     ADDRESS,
+    DISABLE_SHARDING,
     INSTANCE,
     JOB,
     META_PREFIX,
@@ -54,9 +55,8 @@ Identity = tuple[str, LabelItems]  # (job name, post-relabel labels): equal exac
 
 # The allocator's wrapper rules (target allocator `addNoShardingConfig`): mark the target so that
 # prometheus-operator's `$(SHARD);|.+;.+` keep rule passes, then remove the mark again.
-DISABLE_SHARDING_LABEL: Final = "__tmp_disable_sharding"
-NO_SHARDING: Final = RelabelConfig(target_label=DISABLE_SHARDING_LABEL, replacement="true")
-DROP_TMP: Final = RelabelConfig(action=Action.LABELDROP, regex=DISABLE_SHARDING_LABEL)
+NO_SHARDING: Final = RelabelConfig(target_label=DISABLE_SHARDING, replacement="true")
+DROP_TMP: Final = RelabelConfig(action=Action.LABELDROP, regex=DISABLE_SHARDING)
 
 _MS_PER_UNIT: Final = (
     ("y", 365 * 24 * 3600 * 1000),

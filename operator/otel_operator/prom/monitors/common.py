@@ -13,14 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from otel_operator.prom.labels import ADDRESS, sanitize_label_name
+from otel_operator.prom.labels import ADDRESS, DISABLE_SHARDING, sanitize_label_name
 from otel_operator.prom.monitors.options import GeneratorOptions
 
 Config = dict[str, Any]  # one scrape_config, or a nested block of it, in output key order
 Obj = Mapping[str, Any]  # a resource or a part of one, as parsed from YAML/JSON
 
 SHARD_HASH_LABEL = "__tmp_hash"
-SHARD_DISABLE_LABEL = "__tmp_disable_sharding"  # set by the OTel allocator so the keep rule passes
 SHARD_ENV_VAR = "SHARD"  # substituted by Prometheus's config-reloader; never by the allocator
 SCHEMES = ("http", "https")  # the scrape schemes a monitor may name, written lower-cased
 
@@ -285,7 +284,7 @@ def sharding_rules(shards: int, shard_label: str = ADDRESS) -> list[Config]:
             "action": "hashmod",
         },
         {
-            "source_labels": [SHARD_HASH_LABEL, SHARD_DISABLE_LABEL],
+            "source_labels": [SHARD_HASH_LABEL, DISABLE_SHARDING],
             "regex": f"$({SHARD_ENV_VAR});|.+;.+",
             "action": "keep",
         },
