@@ -146,7 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="watch only this namespace (repeatable; globs allowed); default: all namespaces",
     )
     run.add_argument(
-        "--peering", metavar="NAME", help="coordinate several replicas through kopf peering NAME (default: standalone)"
+        "--peering",
+        metavar="NAME",
+        help="coordinate several replicas through kopf peering NAME (default: standalone). Needs kopf's "
+        "ClusterKopfPeering CRD and a peering object NAME in the cluster: without them kopf pauses all handling",
     )
     run.add_argument("--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8081/healthz")
     run.add_argument("--log-format", choices=["plain", "full", "json"], default="plain")
