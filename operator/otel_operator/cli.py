@@ -51,6 +51,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_allocator(args: argparse.Namespace) -> int:
+    import dataclasses
+    import os
+    import signal
+
+    from otel_operator.allocator.app import run_allocator
+    from otel_operator.allocator.config import ConfigError, parse_flags, read_config
+    from otel_operator.logs import configure_json_logging
+
+    try:
+        flags = parse_flags(args.flags)
+        if args.config:
+            flags = dataclasses.replace(flags, config_file=args.config)
+        config = read_config(flags, os.environ)
+    except ConfigError as err:
+        print(f"otel-operator allocator: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_json_logging(args.log_level)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_allocator(config, stop)
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
 class InputError(Exception):
     """A file that cannot be read or parsed: reported in one line, exit status 2."""
 
@@ -159,10 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     allocator = sub.add_parser(
         "allocator",
         help="run the target allocator",
-        description="Serve Prometheus targets to collectors (not built yet).",
+        description="Serve Prometheus scrape configs and each collector's share of the targets over the upstream "
+        "Target Allocator HTTP API (/scrape_configs, /jobs, /jobs/<job>/targets?collector_id=..., /livez, /readyz, "
+        "/metrics). The config file is upstream's targetallocator.yaml; every problem in it is reported before "
+        "anything starts (exit status 2). Upstream's flags are accepted too, e.g. --listen-addr=:8080, "
+        "--enable-prometheus-cr-watcher, --enable-https-server, --allow-insecure-auth-secrets. Without Kubernetes: "
+        "set `collectors: [name, ...]` and static scrape_configs in the file.",
+        epilog="example: otel-operator allocator --config examples/allocator-static.yaml",
     )
-    allocator.add_argument("--config", default="/conf/targetallocator.yaml", help="allocator config file")
-    allocator.set_defaults(func=_not_built("allocator"))
+    allocator.add_argument(
+        "--config", "--config-file", dest="config", help="allocator config file (default /conf/targetallocator.yaml)"
+    )
+    allocator.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    allocator.add_argument("flags", nargs=argparse.REMAINDER, help="upstream flags (Go style, --name=value)")
+    allocator.set_defaults(func=cmd_allocator)
 
     render = sub.add_parser(
         "render",

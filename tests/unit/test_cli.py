@@ -33,11 +33,28 @@ def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[s
 
 @pytest.mark.parametrize(
     "argv",
-    [["allocator"], ["render", "-f", "x.yaml"], ["diagnose"]],
+    [["render", "-f", "x.yaml"], ["diagnose"]],
 )
 def test_unbuilt_commands_say_so_and_fail(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert "not built yet" in capsys.readouterr().err
+
+
+def test_allocator_reports_every_config_problem_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "targetallocator.yaml"
+    bad.write_text("allocation_strategy: round-robin\ncolectors: [a]\n")
+    assert main(["allocator", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "allocation_strategy" in err
+    assert "round-robin" in err
+    assert "colectors" in err
+
+
+def test_allocator_names_a_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["allocator", "--config", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml" in capsys.readouterr().err
 
 
 def test_check_resources_accepts_the_guide(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ product (which decide every comparison) depend on all 128 input bits.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ class Collector:
     node: str | None = None
 
 
+@functools.lru_cache(maxsize=1 << 18)  # the same keys are hashed on every reassignment
 def hash64(value: str) -> int:
     """Stable 64-bit hash of a string (BLAKE2b with an 8-byte digest, little-endian)."""
     return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "little")

@@ -1,0 +1,444 @@
+"""The allocator process: watches feed the model, one flush task keeps the served bodies current, aiohttp serves.
+
+Everything runs on one event loop. Watch events are applied to the pure parts at once (discovery indexes, the
+model's groups) and wake the flush task, which waits a short batch window so a burst of events (a rollout, a
+re-list) costs one recomputation, then regenerates monitor jobs if monitors changed, re-derives collectors if their
+pods changed, and flushes the model. Upstream batches for 5 s at several stages; here the window is 20 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from kubernetes_asyncio import client as k8s_client
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.client.api_client import ApiClient
+
+from otel_operator.allocator import watch
+from otel_operator.allocator.collectors import collectors_of
+from otel_operator.allocator.config import AllocatorConfig, LabelSelector
+from otel_operator.allocator.discovery import DiscoveryConfigError, DiscoveryRouter, JobDiscovery, job_discovery
+from otel_operator.allocator.events import EventRecorder
+from otel_operator.allocator.metrics import AllocatorMetrics
+from otel_operator.allocator.model import AllocationModel, Body
+from otel_operator.allocator.monitors import MONITOR_KINDS, MonitorConfigs, MonitorKey, merge_jobs
+from otel_operator.allocator.scrape_configs import ScrapeConfigsError, render_scrape_configs
+from otel_operator.allocator.server import Served, make_app
+from otel_operator.allocator.strategies import Collector, by_name
+from otel_operator.prom.targets import GlobalDefaults, ScrapeConfigError, ScrapeSettings
+
+log = logging.getLogger("otel_operator.allocator")
+
+BATCH_WINDOW = 0.02  # seconds: how long a burst of events may keep arriving before one recomputation
+IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+DISCOVERY_RESOURCES: dict[str, watch.Resource] = {
+    "Pod": watch.PODS,
+    "Service": watch.SERVICES,
+    "EndpointSlice": watch.ENDPOINTSLICES,
+    "Endpoints": watch.ENDPOINTS,
+    "Namespace": watch.NAMESPACES,
+    "Node": watch.NODES,
+    "ReplicaSet": watch.Resource("apps", "v1", "replicasets", "ReplicaSet", namespaced=True),
+    "Job": watch.Resource("batch", "v1", "jobs", "Job", namespaced=True),
+}
+MONITOR_RESOURCES: dict[str, watch.Resource] = {
+    "ServiceMonitor": watch.SERVICEMONITORS,
+    "PodMonitor": watch.PODMONITORS,
+    "Probe": watch.PROBES,
+    "ScrapeConfig": watch.SCRAPECONFIGS,
+}
+
+
+def own_namespace() -> str:
+    """The allocator's own namespace (for `own_namespace: true`): $POD_NAMESPACE, the service account's, or default."""
+    if ns := os.environ.get("POD_NAMESPACE"):
+        return ns
+    with contextlib.suppress(OSError), open(IN_CLUSTER_NAMESPACE) as f:
+        return f.read().strip() or "default"
+    return "default"
+
+
+async def kube_client(config: AllocatorConfig) -> ApiClient:
+    """A client from the configured kubeconfig when it exists, else the in-cluster service account."""
+    cfg = k8s_client.Configuration()
+    path = config.kube_config_file_path
+    exists: bool = await asyncio.to_thread(Path(path).exists) if path else False
+    if exists:
+        await k8s_config.load_kube_config(config_file=path, client_configuration=cfg)
+    else:
+        k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    return ApiClient(configuration=cfg)
+
+
+@dataclass(slots=True)
+class _Tagged:
+    """A reflector's sink that tells the allocator which watch the events come from."""
+
+    owner: Allocator
+    tag: str
+
+    def on_replace(self, kind: str, objects: list[dict[str, Any]]) -> None:
+        self.owner.on_replace(self.tag, kind, objects)
+
+    def on_event(self, kind: str, type: str, obj: dict[str, Any]) -> None:
+        self.owner.on_event(self.tag, kind, type, obj)
+
+
+@dataclass(slots=True)
+class _Dirty:
+    monitors: bool = False
+    secrets: bool = False
+    collectors: bool = False
+    since: float | None = None  # monotonic time of the first unprocessed event
+
+
+@dataclass
+class Allocator:
+    """One allocator: config in, served bodies out. `api` None runs without Kubernetes (static collectors)."""
+
+    config: AllocatorConfig
+    api: ApiClient | None = None
+    namespace: str = field(default_factory=own_namespace)
+    clock: Any = time.time
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        strategy = by_name(cfg.allocation_strategy, cfg.allocation_fallback_strategy or None)
+        self.metrics = AllocatorMetrics(strategy.name)
+        self.model = AllocationModel(strategy, filtering=cfg.filter_strategy == "relabel-config")
+        self.served = Served(self.model, self.metrics, allow_insecure_secrets=cfg.allow_insecure_auth_secrets)
+        self.router = DiscoveryRouter(self._objects)
+        self.events = EventRecorder(self.api)
+        self.monitors = MonitorConfigs(cfg.prometheus_cr) if cfg.prometheus_cr.enabled else None
+        self._reflectors: dict[str, watch.Reflector] = {}
+        self._collector_reflector: watch.Reflector | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._dirty = _Dirty(monitors=True, collectors=True)
+        self._timer: asyncio.TimerHandle | None = None
+        self._job_errors: dict[str, str] = {}
+        self.flushes = 0
+        if cfg.collectors is not None:
+            self.model.set_collectors(Collector(name) for name in cfg.collectors)
+            self.metrics.collectors_discovered.set(len(cfg.collectors))
+        self._cr_defaults = GlobalDefaults(
+            scrape_interval=cfg.prometheus_cr.scrape_interval,
+            scrape_timeout=min(cfg.prometheus_cr.scrape_interval, GlobalDefaults().scrape_timeout),
+        )
+
+    # ---------------------------------------------------------------------------------------------- watches
+
+    def _objects(self, kind: str) -> Iterable[Mapping[str, Any]]:
+        reflector = self._reflectors.get(kind)
+        return list(reflector.objects.values()) if reflector is not None else ()
+
+    def _reflect(self, tag: str, resource: watch.Resource, **kwargs: Any) -> watch.Reflector:
+        assert self.api is not None
+        reflector = watch.Reflector(self.api, resource, sink=_Tagged(self, tag), **kwargs)
+        self._tasks.append(asyncio.create_task(reflector.run(), name=f"watch {tag}"))
+        return reflector
+
+    def _ensure_discovery_watches(self) -> None:
+        if self.api is None:
+            return
+        needed = set(self.router.kinds)
+        if self.monitors is not None:
+            needed |= {"Namespace", "Secret", "ConfigMap", *MONITOR_KINDS}
+        for kind in sorted(needed - set(self._reflectors)):
+            resource = DISCOVERY_RESOURCES.get(kind) or MONITOR_RESOURCES.get(kind)
+            if resource is None:
+                resource = watch.SECRETS if kind == "Secret" else watch.CONFIGMAPS
+            self._reflectors[kind] = self._reflect(kind, resource)
+
+    def on_replace(self, tag: str, kind: str, objects: list[dict[str, Any]]) -> None:
+        if tag == "collectors":
+            self._mark(collectors=True)
+        elif tag in MONITOR_KINDS:
+            assert self.monitors is not None
+            self.monitors.replace(tag, objects)
+            self._mark(monitors=True)
+        elif tag in ("Secret", "ConfigMap"):
+            self._mark(secrets=True)
+        else:
+            self._apply(self.router.replace(tag, objects))
+            if tag == "Namespace" and self.monitors is not None:
+                self._mark(monitors=True)
+
+    def on_event(self, tag: str, kind: str, type_: str, obj: dict[str, Any]) -> None:
+        if tag == "collectors":
+            self._mark(collectors=True)
+            return
+        meta = obj.get("metadata") or {}
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        if tag in MONITOR_KINDS:
+            assert self.monitors is not None
+            if type_ == "DELETED":
+                self.monitors.delete(tag, namespace, name)
+                self.events.forget(str(meta.get("uid")))
+            else:
+                self.monitors.upsert(tag, obj)
+            self._mark(monitors=True)
+        elif tag in ("Secret", "ConfigMap"):
+            self._mark(secrets=True)
+        else:
+            if type_ == "DELETED":
+                self._apply(self.router.delete(tag, namespace, name))
+            else:
+                self._apply(self.router.upsert(tag, obj))
+            if tag == "Namespace" and self.monitors is not None:
+                self._mark(monitors=True)
+
+    def _apply(self, updates: list[tuple[str, Any]]) -> None:
+        for job, group in updates:
+            self.model.update_group(job, group)
+        if updates:
+            self._mark()
+
+    def _mark(self, *, monitors: bool = False, secrets: bool = False, collectors: bool = False) -> None:
+        d = self._dirty
+        d.monitors |= monitors or secrets
+        d.secrets |= secrets
+        d.collectors |= collectors
+        if d.since is None:
+            d.since = time.monotonic()
+        self._wake.set()
+
+    # ---------------------------------------------------------------------------------------------- recompute
+
+    def _report(self, key: MonitorKey, message: str) -> None:
+        log.error("skipping %s %s/%s: %s", key[0], key[1], key[2], message)
+        if self.monitors is not None and (obj := self.monitors.monitor(key)) is not None:
+            self.events.warn(obj, key[0], "InvalidScrapeResource", message)
+
+    def _recompute_jobs(self) -> None:
+        """Monitor jobs (if monitors changed) merged with the file's; re-render /scrape_configs; re-route discovery."""
+        cfg = self.config
+        cr_configs: list[Mapping[str, Any]] = []
+        errors = 0
+        if self.monitors is not None:
+            if self._dirty.secrets:
+                self.monitors.set_secrets([*self._objects("Secret"), *self._objects("ConfigMap")])
+            labels = {
+                str((ns.get("metadata") or {}).get("name")): (ns.get("metadata") or {}).get("labels") or {}
+                for ns in self._objects("Namespace")
+            }
+            self.monitors.set_namespaces(labels)
+            cr_configs, cr_errors = self.monitors.compute()
+            for key, error in cr_errors:
+                self._report(key, f"{error.field}: {error.message}" if error.field else error.message)
+            errors += len(cr_errors)
+        merged, clashes = merge_jobs(cfg.config.scrape_configs, cr_configs)
+        for name in clashes:
+            log.error("job %r is defined in the config file and by a Prometheus CR; the config file's is used", name)
+        settings: list[ScrapeSettings] = []
+        discoveries: dict[str, JobDiscovery] = {}
+        served: dict[str, Mapping[str, Any]] = {}
+        file_jobs = {str(c["job_name"]) for c in cfg.config.scrape_configs}
+        for name, raw in merged.items():
+            defaults = cfg.config.defaults if name in file_jobs else self._cr_defaults
+            try:
+                job_settings = ScrapeSettings.from_config(raw, defaults)
+                discoveries[name] = job_discovery(name, raw, self.namespace)
+            except (ScrapeConfigError, DiscoveryConfigError, ValueError) as err:
+                if self._job_errors.get(name) != str(err):
+                    log.error("skipping job %r: %s", name, err)
+                self._job_errors[name] = str(err)
+                errors += 1
+                continue
+            self._job_errors.pop(name, None)
+            settings.append(job_settings)
+            served[name] = raw
+        rejected: list[str] = []
+
+        def refuse(err: ScrapeConfigsError) -> None:
+            log.error("skipping job %r: %s", err.job, err)
+            rejected.append(err.job)
+
+        cr_jobs = {name: self._cr_defaults for name in served if name not in file_jobs}
+        rendered = render_scrape_configs(served, cfg.config.defaults, job_defaults=cr_jobs, on_error=refuse)
+        settings = [s for s in settings if s.job_name not in rejected]
+        for name in rejected:
+            discoveries.pop(name, None)
+        self.metrics.config_errors.set(errors + len(rejected))
+        self.served.scrape_configs_redacted = Body(rendered.redacted, rendered.redacted_etag)
+        self.served.scrape_configs_full = Body(rendered.full, rendered.full_etag)
+        self.model.set_scrape_configs(settings)
+        for name, groups in self.router.set_jobs(discoveries).items():
+            self.model.replace_groups(name, groups)
+        self._ensure_discovery_watches()
+
+    def _recompute_collectors(self) -> None:
+        if self.config.collectors is not None or self._collector_reflector is None:
+            return
+        grace = self.config.collector_not_ready_grace_period / 1000
+        now = self.clock()
+        collectors, wake = collectors_of(self._collector_reflector.objects.values(), now, grace)
+        self.metrics.collectors_discovered.set(len(self._collector_reflector.objects))
+        self.model.set_collectors(collectors)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if wake is not None:  # a grace period ends then: look again exactly at that moment
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(max(0.0, wake - now) + 0.01, self._mark_collectors)
+
+    def _mark_collectors(self) -> None:
+        self._mark(collectors=True)
+
+    def recompute(self) -> None:
+        """Apply everything marked dirty, then flush the model: the served bodies are current afterwards."""
+        started = time.perf_counter()
+        dirty, self._dirty = self._dirty, _Dirty()
+        if dirty.monitors:
+            self._recompute_jobs()
+        if dirty.collectors:
+            self._recompute_collectors()
+        t0 = time.perf_counter()
+        result = self.model.flush()
+        if result.reassigned:
+            self.metrics.time_to_allocate.labels("SetTargets", self.metrics.strategy).observe(time.perf_counter() - t0)
+            per, unassigned, total = self.model.load()
+            self.metrics.set_assignment(per, unassigned, total)
+        self.metrics.set_job_counts(self.model.discovered_counts())
+        self.metrics.process_targets.observe(time.perf_counter() - started)
+        if dirty.since is not None:
+            self.metrics.propagation.observe(time.monotonic() - dirty.since)
+        self.flushes += 1
+        self._update_readiness()
+
+    def _update_readiness(self) -> None:
+        s = self.served
+        waiting = [kind for kind, r in self._reflectors.items() if not r.synced.is_set()]
+        if self._collector_reflector is not None and not self._collector_reflector.synced.is_set():
+            waiting.append("collector pods")
+        if s.scrape_configs_redacted is None:
+            s.ready, s.not_ready_reason = False, "scrape configs not rendered yet"
+        elif waiting:
+            s.ready, s.not_ready_reason = False, f"waiting for the first list of {', '.join(sorted(waiting))}"
+        else:
+            s.ready, s.not_ready_reason = True, ""
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(BATCH_WINDOW)
+            self._wake.clear()
+            try:
+                self.recompute()
+            except Exception:  # one bad batch must not stop the allocator; the log has the traceback
+                log.exception("recomputing the allocation failed; keeping the last served answers")
+
+    # ---------------------------------------------------------------------------------------------- running
+
+    def start_watches(self) -> None:
+        cfg = self.config
+        if self.api is None:
+            return
+        if cfg.collectors is None:
+            selector = cfg.collector_selector
+            self._collector_reflector = self._reflect(
+                "collectors",
+                watch.PODS,
+                namespace=cfg.collector_namespace,
+                label_selector=selector.query() if isinstance(selector, LabelSelector) else None,
+            )
+        self._ensure_discovery_watches()
+
+    async def start(self) -> None:
+        """Start watches, the flush task and the event poster (not the HTTP server: see `serve`)."""
+        self.start_watches()
+        self._tasks.append(asyncio.create_task(self._flush_loop(), name="flush"))
+        self._tasks.append(asyncio.create_task(self.events.run(), name="events"))
+        self._mark(monitors=True, collectors=True, secrets=self.monitors is not None)
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def wait_ready(self, within: float = 30) -> None:
+        deadline = time.monotonic() + within
+        while not self.served.ready:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"allocator not ready after {within}s: {self.served.not_ready_reason}")
+            await asyncio.sleep(0.02)
+
+
+def parse_listen_addr(addr: str) -> tuple[str | None, int]:
+    """Go's listen address: ":8080" (every interface), "127.0.0.1:0", "[::1]:8080"."""
+    host, _, port = addr.rpartition(":")
+    host = host.strip("[]")
+    return (host or None), int(port)
+
+
+def server_ssl_context(cfg: AllocatorConfig) -> ssl.SSLContext:
+    """Mutual TLS: a client certificate signed by the configured CA is required; TLS 1.2 or newer."""
+    https = cfg.https
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=https.ca_file_path)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_cert_chain(https.tls_cert_file_path, https.tls_key_file_path)
+    return ctx
+
+
+@dataclass
+class Listeners:
+    runners: list[web.AppRunner]
+    ports: dict[str, int]  # "http" / "https" → bound port
+
+    async def close(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+
+
+async def serve(allocator: Allocator) -> Listeners:
+    """Bind the HTTP listener (and the mutual-TLS one if enabled); returns the bound ports."""
+    cfg = allocator.config
+    runners: list[web.AppRunner] = []
+    ports: dict[str, int] = {}
+    listeners: list[tuple[str, str, ssl.SSLContext | None]] = [("http", cfg.listen_addr, None)]
+    if cfg.https.enabled:
+        listeners.append(("https", cfg.https.listen_addr, server_ssl_context(cfg)))
+    for name, addr, ctx in listeners:
+        runner = web.AppRunner(make_app(allocator.served, secure=ctx is not None), access_log=None)
+        await runner.setup()
+        host, port = parse_listen_addr(addr)
+        site = web.TCPSite(runner, host, port, ssl_context=ctx, reuse_address=True)
+        await site.start()
+        runners.append(runner)
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        ports[name] = sockets[0].getsockname()[1] if sockets else port
+        log.info("serving %s on %s (port %d)", name, addr, ports[name])
+    return Listeners(runners, ports)
+
+
+async def run_allocator(config: AllocatorConfig, stop: asyncio.Event | None = None) -> None:
+    """`otel-operator allocator`: run until `stop` is set (or forever)."""
+    api = await kube_client(config) if config.uses_kubernetes else None
+    allocator = Allocator(config, api)
+    listeners = await serve(allocator)
+    try:
+        await allocator.start()
+        await (stop.wait() if stop is not None else asyncio.Event().wait())
+    finally:
+        await allocator.stop()
+        await listeners.close()
+        if api is not None:
+            await api.close()

@@ -1,0 +1,231 @@
+"""From jobs' service-discovery configs to target groups: which watched objects feed which job.
+
+Prometheus runs one discoverer per `kubernetes_sd_configs` entry, each with its own watches. Here every entry with
+the same (role, attach_metadata) shares one `DiscoveryIndex` over all namespaces, fed once per watch event, and an
+entry only filters the groups by namespace. A hundred ServiceMonitors therefore cost one EndpointSlice index, not a
+hundred, and a new job is answered from the index at once instead of after a fresh list.
+
+Pure: the shell passes in watch events and the cached objects; the router returns the (job, group) updates.
+Group sources are prefixed with the entry's position ("kubernetes_sd_configs/0/endpointslice/ns/name") so two
+entries of one job never overwrite each other's groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from otel_operator.prom.discovery.common import AttachMetadata, Role
+from otel_operator.prom.discovery.index import DISCOVERED_ROLES, DiscoveryIndex
+from otel_operator.prom.model import TargetGroup
+from otel_operator.prom.promconfig import PromConfigError, static_target_groups
+
+Obj = Mapping[str, Any]
+IndexKey = tuple[Role, AttachMetadata]
+Update = tuple[str, TargetGroup]  # (job, group)
+
+SD_PREFIX = "kubernetes_sd_configs"
+_IGNORED_SD_KEYS = frozenset({"api_server", "kubeconfig_file"})  # the allocator uses its own connection
+_HTTP_CLIENT_KEYS = frozenset(
+    {
+        "basic_auth",
+        "authorization",
+        "oauth2",
+        "bearer_token",
+        "bearer_token_file",
+        "tls_config",
+        "proxy_url",
+        "no_proxy",
+        "proxy_from_environment",
+        "proxy_connect_header",
+        "follow_redirects",
+        "enable_http2",
+        "http_headers",
+    }
+)
+_SD_KEYS = frozenset({"role", "namespaces", "selectors", "attach_metadata"}) | _IGNORED_SD_KEYS | _HTTP_CLIENT_KEYS
+
+
+class DiscoveryConfigError(ValueError):
+    """A job's discovery config that the allocator cannot run; the message names the job and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesSD:
+    """One `kubernetes_sd_configs` entry: where its groups come from and which namespaces it keeps."""
+
+    position: int
+    role: Role
+    attach: AttachMetadata
+    namespaces: frozenset[str] | None  # None: every namespace
+
+    @property
+    def index_key(self) -> IndexKey:
+        return (self.role, self.attach)
+
+    def keeps(self, group: TargetGroup) -> bool:
+        if self.namespaces is None:
+            return True
+        _, _, rest = group.source.partition("/")
+        return rest.partition("/")[0] in self.namespaces
+
+    def wrap(self, group: TargetGroup) -> TargetGroup:
+        return TargetGroup(f"{SD_PREFIX}/{self.position}/{group.source}", group.targets, group.labels)
+
+
+@dataclass(frozen=True, slots=True)
+class JobDiscovery:
+    """What one job discovers: its Kubernetes SD entries and its static groups."""
+
+    kubernetes: tuple[KubernetesSD, ...] = ()
+    static: tuple[TargetGroup, ...] = ()
+
+
+def _bool(value: object, where: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in ("true", "false"):
+        return value == "true"
+    raise DiscoveryConfigError(f"{where}: must be true or false, got {value!r}")
+
+
+def _kubernetes_sd(job: str, position: int, raw: object, own_namespace: str) -> KubernetesSD:
+    where = f"job {job!r}: kubernetes_sd_configs[{position}]"
+    if not isinstance(raw, Mapping):
+        raise DiscoveryConfigError(f"{where}: must be a mapping")
+    unknown = sorted(str(k) for k in raw if k not in _SD_KEYS)
+    if unknown:
+        raise DiscoveryConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    role_text = raw.get("role")
+    try:
+        role = Role(str(role_text))
+    except ValueError:
+        role = None
+    if role is None or role not in DISCOVERED_ROLES:
+        valid = ", ".join(DISCOVERED_ROLES)
+        raise DiscoveryConfigError(f"{where}.role: {role_text!r} is not supported here; use one of {valid}")
+    if raw.get("selectors"):
+        raise DiscoveryConfigError(
+            f"{where}.selectors: role selectors are not supported by this allocator yet; "
+            "select with relabel rules (keep on __meta_kubernetes_*_label_*) instead"
+        )
+    attach_raw = raw.get("attach_metadata") or {}
+    if not isinstance(attach_raw, Mapping):
+        raise DiscoveryConfigError(f"{where}.attach_metadata: must be a mapping")
+    known_attach = ("node", "namespace", "deployment", "job", "cronjob")
+    for key in attach_raw:
+        if key not in known_attach:
+            raise DiscoveryConfigError(f"{where}.attach_metadata: unknown field {key!r} (known: {known_attach})")
+    attach = AttachMetadata(**{k: _bool(attach_raw.get(k), f"{where}.attach_metadata.{k}") for k in known_attach})
+    namespaces: frozenset[str] | None = None
+    ns_raw = raw.get("namespaces")
+    if ns_raw is not None:
+        if not isinstance(ns_raw, Mapping):
+            raise DiscoveryConfigError(f"{where}.namespaces: must be a mapping with names and own_namespace")
+        names = ns_raw.get("names") or []
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise DiscoveryConfigError(f"{where}.namespaces.names: must be a list of namespace names")
+        chosen = set(names)
+        if _bool(ns_raw.get("own_namespace"), f"{where}.namespaces.own_namespace"):
+            chosen.add(own_namespace)
+        namespaces = frozenset(chosen) if chosen else None
+    return KubernetesSD(position, role, attach, namespaces)
+
+
+def job_discovery(job: str, config: Mapping[str, Any], own_namespace: str = "default") -> JobDiscovery:
+    """What `config` (one scrape config, as Prometheus YAML writes it) discovers. Raises DiscoveryConfigError for
+    what the allocator cannot discover; the caller skips that job and reports it."""
+    other = sorted(
+        str(k) for k, v in config.items() if isinstance(k, str) and k.endswith("_sd_configs") and k != SD_PREFIX and v
+    )
+    if other:
+        raise DiscoveryConfigError(
+            f"job {job!r}: {', '.join(other)} not supported by this allocator; "
+            "use static_configs or kubernetes_sd_configs (or a ServiceMonitor/PodMonitor/ScrapeConfig)"
+        )
+    raw_sd = config.get(SD_PREFIX) or []
+    if not isinstance(raw_sd, list):
+        raise DiscoveryConfigError(f"job {job!r}: {SD_PREFIX} must be a list")
+    kubernetes = tuple(_kubernetes_sd(job, i, entry, own_namespace) for i, entry in enumerate(raw_sd))
+    try:
+        relabels = bool(config.get("relabel_configs"))
+        static = static_target_groups(config.get("static_configs"), job, check_addresses=not relabels)
+    except PromConfigError as err:
+        raise DiscoveryConfigError(str(err)) from None
+    return JobDiscovery(
+        kubernetes, tuple(TargetGroup(f"static_configs/{g.source}", g.targets, g.labels) for g in static)
+    )
+
+
+class DiscoveryRouter:
+    """Shared discovery indexes and which job entries read them.
+
+    `objects(kind)` returns the cached objects of a kind (from the watches), used to fill an index created after
+    its kind was listed. The shell watches `kinds` (it changes when jobs change).
+    """
+
+    def __init__(self, objects: Callable[[str], Iterable[Obj]]) -> None:
+        self._objects = objects
+        self._indexes: dict[IndexKey, DiscoveryIndex] = {}
+        self._readers: dict[IndexKey, list[tuple[str, KubernetesSD]]] = {}
+        self._jobs: dict[str, JobDiscovery] = {}
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """Every object kind some job's discovery reads."""
+        return frozenset().union(*(index.kinds for index in self._indexes.values()))
+
+    def set_jobs(self, jobs: Mapping[str, JobDiscovery]) -> dict[str, list[TargetGroup]]:
+        """Make the routed jobs exactly `jobs`; returns the complete current groups of every new or changed job."""
+        changed = {name: d for name, d in jobs.items() if self._jobs.get(name) != d}
+        self._jobs = dict(jobs)
+        readers: dict[IndexKey, list[tuple[str, KubernetesSD]]] = {}
+        for name, discovery in self._jobs.items():
+            for sd in discovery.kubernetes:
+                readers.setdefault(sd.index_key, []).append((name, sd))
+        for key in list(self._indexes):
+            if key not in readers:
+                del self._indexes[key]
+        for key in readers:
+            if key not in self._indexes:
+                index = self._indexes[key] = DiscoveryIndex(*key)
+                for kind in sorted(index.kinds):  # Pods before Services etc. does not matter: groups rebuild
+                    index.replace(kind, self._objects(kind))
+        self._readers = readers
+        out: dict[str, list[TargetGroup]] = {}
+        for name, discovery in changed.items():
+            groups = list(discovery.static)
+            for sd in discovery.kubernetes:
+                groups += [sd.wrap(g) for g in self._indexes[sd.index_key].groups() if sd.keeps(g)]
+            out[name] = groups
+        return out
+
+    def _route(self, key: IndexKey, groups: list[TargetGroup]) -> list[Update]:
+        out: list[Update] = []
+        for name, sd in self._readers.get(key, ()):
+            out += [(name, sd.wrap(g)) for g in groups if sd.keeps(g)]
+        return out
+
+    def upsert(self, kind: str, obj: Obj) -> list[Update]:
+        out: list[Update] = []
+        for key, index in self._indexes.items():
+            if kind in index.kinds:
+                out += self._route(key, index.upsert(obj, kind))
+        return out
+
+    def delete(self, kind: str, namespace: str, name: str) -> list[Update]:
+        out: list[Update] = []
+        for key, index in self._indexes.items():
+            if kind in index.kinds:
+                out += self._route(key, index.delete(kind, namespace, name))
+        return out
+
+    def replace(self, kind: str, objs: Sequence[Obj]) -> list[Update]:
+        out: list[Update] = []
+        for key, index in self._indexes.items():
+            if kind in index.kinds:
+                out += self._route(key, index.replace(kind, objs))
+        return out

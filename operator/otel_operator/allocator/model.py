@@ -1,0 +1,348 @@
+"""The allocator's in-memory model: jobs, their targets, the collectors, the assignment, and every HTTP answer.
+
+Pure and synchronous: the shell feeds it (scrape configs, target groups, collectors) and calls `flush()` once per
+batch of changes; `flush` recomputes only what the batch touched and leaves every response body ready to send, so a
+GET is one dict lookup. Nothing here does I/O or reads the clock.
+
+Per job the model keeps the raw target groups by source (so a relabeling change can re-assemble them) and the kept
+targets by identity. A target's identity is its job plus its final label set, as in Prometheus: two discovered
+targets that relabel to the same labels are one target (upstream's duplicate-scrape bug class), and a change of a
+meta label alone keeps the target where it is. The served labels are the pre-relabel labels, as upstream serves
+them (the collector relabels again with the same scrape config).
+
+The assignment is the strategy's pure function of (all targets, collectors); after it, only the (collector, job)
+bodies whose membership or content changed are re-serialised. Bodies list targets in key order, so equal content
+gives equal bytes and a stable ETag (upstream's order is random on every request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import quote_plus
+
+import orjson
+
+from otel_operator.allocator.strategies import Collector, Strategy, TargetRef, node_of
+from otel_operator.prom.labels import META_PREFIX
+from otel_operator.prom.model import TargetGroup
+from otel_operator.prom.targets import AssembledTarget, Mode, ScrapeJob, ScrapeSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A response body, serialised once, and its strong ETag."""
+
+    data: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, data: bytes) -> Body:
+        return cls(data, '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"')
+
+
+EMPTY_LIST = Body.of(b"[]\n")
+EMPTY_MAP = Body.of(b"{}\n")
+
+
+def jobs_link(job: str) -> str:
+    """The `_link` of a job in `/jobs`: its targets path, escaped as Go's url.QueryEscape does."""
+    return f"/jobs/{quote_plus(job, safe='')}/targets"
+
+
+def target_key(job: str, final_labels: Sequence[tuple[str, str]]) -> str:
+    """A target's identity as a short, stable string: what the strategies hash and sort by."""
+    return hashlib.blake2b(job.encode() + b"\x00" + orjson.dumps(final_labels), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ServedTarget:
+    ref: TargetRef
+    served_labels: Mapping[str, str]
+    fragment: bytes  # {"labels":{...},"targets":["<address>"]}, as served
+
+
+def _served(key: str, target: AssembledTarget, with_node: bool) -> ServedTarget:
+    labels = target.served_labels
+    address = target.address
+    fragment = orjson.dumps({"labels": labels, "targets": [address]}, option=orjson.OPT_SORT_KEYS)
+    node = node_of(labels) if with_node else None
+    return ServedTarget(TargetRef(key, target.job_name, address, node), labels, fragment)
+
+
+Kept = tuple[tuple[str, AssembledTarget], ...]  # a group's kept targets with their keys
+
+
+@dataclass(slots=True)
+class _Job:
+    scrape: ScrapeJob
+    groups: dict[str, TargetGroup] = field(default_factory=dict)  # raw, by source
+    kept: dict[str, Kept] = field(default_factory=dict)  # assembled and kept, by source
+    discovered: int = 0  # targets in `groups`, before relabel filtering
+    targets: dict[str, ServedTarget] = field(default_factory=dict)  # by key
+
+
+@dataclass(frozen=True, slots=True)
+class FlushResult:
+    """What one `flush` changed: for logs, metrics and tests."""
+
+    jobs: frozenset[str] = frozenset()  # jobs whose targets were recomputed
+    reassigned: bool = False  # whether the strategy ran
+    moved: int = 0  # targets whose collector changed (new and removed targets not counted)
+    bodies: int = 0  # (collector, job) bodies re-serialised
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.jobs) or self.reassigned
+
+
+class AllocationModel:
+    """Jobs, targets, collectors, assignment and the served bodies. Feed it, then `flush()`; not thread-safe."""
+
+    def __init__(self, strategy: Strategy, *, filtering: bool = True) -> None:
+        """`filtering`: apply each job's relabel rules to decide which targets exist (`filter_strategy:
+        relabel-config`, the default); without it every discovered target is kept, its identity being its
+        non-meta labels."""
+        self.strategy = strategy
+        self.filtering = filtering
+        self._with_node = strategy.name == "per-node"  # the only strategy that reads a target's node
+        self._jobs: dict[str, _Job] = {}
+        self._collectors: tuple[Collector, ...] = ()
+        self._assignment: dict[str, str | None] = {}  # target key → collector
+        self._dirty_jobs: set[str] = set()
+        self._collectors_dirty = False
+        self._jobs_dirty = False
+        self._synced_once = False
+        # served state
+        self._bodies: dict[str, dict[str, Body]] = {}  # job → collector → body
+        self._buckets: dict[str, dict[str, tuple[str, ...]]] = {}  # job → collector → target keys in the body
+        # job → the all-collectors map (a debugging view): rendered on first request after a change, then kept
+        self._job_bodies: dict[str, Body] = {}
+        self._jobs_body = EMPTY_MAP
+
+    # ------------------------------------------------------------------------------------------- feeding
+
+    def set_scrape_configs(self, settings: Iterable[ScrapeSettings]) -> None:
+        """Make the jobs exactly these. A job whose settings changed re-assembles its targets from its groups."""
+        wanted = {s.job_name: s for s in settings}
+        for name in list(self._jobs):
+            if name not in wanted:
+                del self._jobs[name]
+                self._dirty_jobs.add(name)
+                self._jobs_dirty = True
+        for name, s in wanted.items():
+            job = self._jobs.get(name)
+            if job is None:
+                self._jobs[name] = _Job(ScrapeJob(s))
+                self._jobs_dirty = True
+            elif job.scrape.settings != s:
+                job.scrape = ScrapeJob(s)
+                job.kept = {source: self._assemble(job.scrape, group) for source, group in job.groups.items()}
+                self._dirty_jobs.add(name)
+
+    @property
+    def job_names(self) -> tuple[str, ...]:
+        return tuple(self._jobs)
+
+    def update_group(self, job_name: str, group: TargetGroup) -> None:
+        """Replace the group with `group.source` in a job (an empty group removes it). Unknown jobs are ignored."""
+        job = self._jobs.get(job_name)
+        if job is None:
+            return
+        old = job.groups.get(group.source)
+        if old is not None:
+            job.discovered -= len(old.targets)
+        if group.targets:
+            job.groups[group.source] = group
+            job.discovered += len(group.targets)
+            job.kept[group.source] = self._assemble(job.scrape, group)
+        elif old is not None:
+            del job.groups[group.source]
+            del job.kept[group.source]
+        else:
+            return
+        self._dirty_jobs.add(job_name)
+
+    def replace_groups(self, job_name: str, groups: Iterable[TargetGroup]) -> None:
+        """Make a job's groups exactly `groups` (a job's discovery restarted, or a new job's first sync)."""
+        job = self._jobs.get(job_name)
+        if job is None:
+            return
+        fresh = {g.source: g for g in groups if g.targets}
+        for source in [s for s in job.groups if s not in fresh]:
+            self.update_group(job_name, TargetGroup(source))
+        for group in fresh.values():
+            if job.groups.get(group.source) is not group:
+                self.update_group(job_name, group)
+        self._dirty_jobs.add(job_name)
+
+    def set_collectors(self, collectors: Iterable[Collector]) -> None:
+        new = tuple(sorted({c.name: c for c in collectors}.values(), key=lambda c: c.name))
+        if new != self._collectors:
+            self._collectors = new
+            self._collectors_dirty = True
+
+    def _assemble(self, scrape: ScrapeJob, group: TargetGroup) -> Kept:
+        job = scrape.job_name
+        if self.filtering:
+            kept = [t for t in scrape.assemble_group(group, Mode.ALLOCATOR) if t.final_labels is not None]
+        else:
+            common = {name: value for name, value in group.labels.items() if value}
+            kept = []
+            for target in group.targets:
+                merged = {name: value for name, value in {**common, **target}.items() if value}
+                final = tuple(sorted((n, v) for n, v in merged.items() if not n.startswith(META_PREFIX)))
+                kept.append(AssembledTarget(job, merged, final))
+        return tuple((target_key(job, t.final_labels or ()), t) for t in kept)
+
+    # ------------------------------------------------------------------------------------------- recompute
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._dirty_jobs) or self._collectors_dirty or self._jobs_dirty or not self._synced_once
+
+    def flush(self) -> FlushResult:
+        """Bring the assignment and every served body up to date with what was fed since the last flush."""
+        dirty = self._dirty_jobs
+        self._dirty_jobs = set()
+        collectors_changed, self._collectors_dirty = self._collectors_dirty, False
+        jobs_changed, self._jobs_dirty = self._jobs_dirty, False
+        first, self._synced_once = not self._synced_once, True
+
+        targets_changed = False
+        for name in dirty:
+            job = self._jobs.get(name)
+            if job is not None:
+                targets_changed |= self._recompute_targets(job)
+            else:
+                targets_changed = True
+        if not (targets_changed or collectors_changed or jobs_changed or first):
+            return FlushResult(frozenset(dirty))
+
+        old = self._assignment
+        refs = [t.ref for job in self._jobs.values() for t in job.targets.values()]
+        self._assignment = self.strategy.assign(refs, self._collectors)
+        moved = sum(1 for k, c in self._assignment.items() if k in old and old[k] != c)
+        bodies = self._rebuild_bodies(dirty, collectors_changed or first, old)
+        self._jobs_body = self._render_jobs()
+        return FlushResult(frozenset(dirty), True, moved, bodies)
+
+    def _recompute_targets(self, job: _Job) -> bool:
+        """Dedupe the job's kept targets by identity (the last one wins, as upstream); True if anything changed."""
+        latest: dict[str, AssembledTarget] = {}
+        for kept in job.kept.values():
+            latest.update(kept)
+        old = job.targets
+        fresh: dict[str, ServedTarget] = {}
+        changed = latest.keys() != old.keys()
+        for key, target in latest.items():
+            previous = old.get(key)
+            if previous is not None and (
+                previous.served_labels is target.served_labels or previous.served_labels == target.served_labels
+            ):
+                fresh[key] = previous
+            else:
+                fresh[key] = _served(key, target, self._with_node)
+                changed = True
+        job.targets = fresh
+        return changed
+
+    def _rebuild_bodies(self, dirty: set[str], everything: bool, old: Mapping[str, str | None]) -> int:
+        new = self._assignment
+        stale_jobs = set(self._jobs) if everything else set(dirty)
+        if not everything:  # jobs untouched by the batch, some of whose targets moved collector
+            for name, state in self._jobs.items():
+                if name not in stale_jobs and any(old.get(k) != new.get(k) for k in state.targets):
+                    stale_jobs.add(name)
+        for name in [n for n in self._bodies if n not in self._jobs]:
+            del self._bodies[name]
+            del self._buckets[name]
+        for name in [n for n in self._job_bodies if n not in self._jobs]:
+            del self._job_bodies[name]
+        rebuilt = 0
+        for name in stale_jobs:
+            job = self._jobs.get(name)
+            if job is None:
+                continue
+            fresh: dict[str, list[str]] = {}
+            for key in job.targets:
+                collector = new.get(key)
+                if collector is not None:
+                    fresh.setdefault(collector, []).append(key)
+            old_buckets = self._buckets.get(name, {})
+            old_bodies = self._bodies.get(name, {})
+            buckets: dict[str, tuple[str, ...]] = {}
+            bodies: dict[str, Body] = {}
+            for collector, keys in fresh.items():
+                ordered = buckets[collector] = tuple(sorted(keys))
+                body = old_bodies.get(collector)
+                if body is None or old_buckets.get(collector) != ordered or name in dirty:
+                    data = b"[" + b",".join(job.targets[k].fragment for k in ordered) + b"]\n"
+                    if body is None or body.data != data:
+                        body = Body.of(data)
+                        rebuilt += 1
+                bodies[collector] = body
+            self._buckets[name] = buckets
+            self._bodies[name] = bodies
+            self._job_bodies.pop(name, None)
+        return rebuilt
+
+    def _render_job(self, job: str) -> Body:
+        """`/jobs/<job>/targets` without collector_id: every collector, with its link and its targets."""
+        escaped = quote_plus(job, safe="")
+        parts = []
+        for c in self._collectors:
+            body = self._bodies.get(job, {}).get(c.name, EMPTY_LIST)
+            link = orjson.dumps(f"/jobs/{escaped}/targets?collector_id={quote_plus(c.name, safe='')}")
+            parts.append(orjson.dumps(c.name) + b':{"_link":' + link + b',"targets":' + body.data.rstrip(b"\n") + b"}")
+        return Body.of(b"{" + b",".join(parts) + b"}\n")
+
+    def _render_jobs(self) -> Body:
+        """`/jobs`: the jobs with at least one kept target (assigned or not), as upstream lists them."""
+        jobs = {name: {"_link": jobs_link(name)} for name, job in sorted(self._jobs.items()) if job.targets}
+        return Body.of(orjson.dumps(jobs, option=orjson.OPT_SORT_KEYS) + b"\n") if jobs else EMPTY_MAP
+
+    # ------------------------------------------------------------------------------------------- reading
+
+    def targets_body(self, job: str, collector_id: str) -> Body:
+        """`/jobs/<job>/targets?collector_id=<id>`: `[]` for an unknown job or collector, never an error."""
+        return self._bodies.get(job, {}).get(collector_id, EMPTY_LIST)
+
+    def job_body(self, job: str) -> Body:
+        if job not in self._jobs:
+            return EMPTY_MAP
+        body = self._job_bodies.get(job)
+        if body is None:
+            body = self._job_bodies[job] = self._render_job(job)
+        return body
+
+    @property
+    def jobs_body(self) -> Body:
+        return self._jobs_body
+
+    @property
+    def collectors(self) -> tuple[Collector, ...]:
+        return self._collectors
+
+    def assignment(self) -> Mapping[str, str | None]:
+        return self._assignment
+
+    def targets(self, job: str) -> Mapping[str, ServedTarget]:
+        """The kept targets of a job by key (for diagnostics)."""
+        job_state = self._jobs.get(job)
+        return job_state.targets if job_state is not None else {}
+
+    def discovered_counts(self) -> dict[str, int]:
+        return {name: job.discovered for name, job in self._jobs.items()}
+
+    def load(self) -> tuple[dict[str, int], int, int]:
+        """(targets per collector, unassigned, kept in total)."""
+        per = dict.fromkeys((c.name for c in self._collectors), 0)
+        unassigned = 0
+        for collector in self._assignment.values():
+            if collector is None:
+                unassigned += 1
+            else:
+                per[collector] = per.get(collector, 0) + 1
+        return per, unassigned, len(self._assignment)
