@@ -387,22 +387,63 @@ def parse_listen_addr(addr: str) -> tuple[str | None, int]:
     return (host or None), int(port)
 
 
+class TLSSetupError(Exception):
+    """The HTTPS listener's certificate, key or CA cannot be loaded; the message names the file."""
+
+
 def server_ssl_context(cfg: AllocatorConfig) -> ssl.SSLContext:
     """Mutual TLS: a client certificate signed by the configured CA is required; TLS 1.2 or newer."""
     https = cfg.https
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=https.ca_file_path)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_cert_chain(https.tls_cert_file_path, https.tls_key_file_path)
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=https.ca_file_path)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_cert_chain(https.tls_cert_file_path, https.tls_key_file_path)
+    except (OSError, ssl.SSLError) as err:
+        files = f"ca {https.ca_file_path}, cert {https.tls_cert_file_path}, key {https.tls_key_file_path}"
+        raise TLSSetupError(f"https: cannot load the TLS files ({files}): {err}") from None
     return ctx
+
+
+def _mtimes(paths: Iterable[str]) -> tuple[float, ...]:
+    return tuple(os.stat(p).st_mtime if os.path.exists(p) else 0.0 for p in paths)
+
+
+CERT_RELOAD_INTERVAL = 10.0  # seconds between looks at the certificate files
+
+
+async def reload_certificates(ctx: ssl.SSLContext, cfg: AllocatorConfig) -> None:
+    """Load rotated certificate files into the live context (new handshakes use them), as cert-manager rotates them.
+    A half-written file fails to load and is tried again at the next tick."""
+    https = cfg.https
+    paths = (https.ca_file_path, https.tls_cert_file_path, https.tls_key_file_path)
+    seen = await asyncio.to_thread(_mtimes, paths)
+    while True:
+        await asyncio.sleep(CERT_RELOAD_INTERVAL)
+        now = await asyncio.to_thread(_mtimes, paths)
+        if now == seen:
+            continue
+        try:
+            ctx.load_cert_chain(https.tls_cert_file_path, https.tls_key_file_path)
+            ctx.load_verify_locations(cafile=https.ca_file_path)
+        except (OSError, ssl.SSLError) as err:
+            log.warning("could not reload the HTTPS certificate files yet: %s", err)
+            continue
+        seen = now
+        log.info("reloaded the HTTPS certificate files")
 
 
 @dataclass
 class Listeners:
     runners: list[web.AppRunner]
     ports: dict[str, int]  # "http" / "https" → bound port
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for runner in self.runners:
             await runner.cleanup()
 
@@ -410,23 +451,23 @@ class Listeners:
 async def serve(allocator: Allocator) -> Listeners:
     """Bind the HTTP listener (and the mutual-TLS one if enabled); returns the bound ports."""
     cfg = allocator.config
-    runners: list[web.AppRunner] = []
-    ports: dict[str, int] = {}
-    listeners: list[tuple[str, str, ssl.SSLContext | None]] = [("http", cfg.listen_addr, None)]
+    listeners = Listeners([], {})
+    sites: list[tuple[str, str, ssl.SSLContext | None]] = [("http", cfg.listen_addr, None)]
     if cfg.https.enabled:
-        listeners.append(("https", cfg.https.listen_addr, server_ssl_context(cfg)))
-    for name, addr, ctx in listeners:
-        runner = web.AppRunner(make_app(allocator.served, secure=ctx is not None), access_log=None)
+        ctx = server_ssl_context(cfg)
+        sites.append(("https", cfg.https.listen_addr, ctx))
+        listeners.tasks.append(asyncio.create_task(reload_certificates(ctx, cfg), name="reload certificates"))
+    for name, addr, context in sites:
+        runner = web.AppRunner(make_app(allocator.served, secure=context is not None), access_log=None)
         await runner.setup()
         host, port = parse_listen_addr(addr)
-        site = web.TCPSite(runner, host, port, ssl_context=ctx, reuse_address=True)
+        site = web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True)
         await site.start()
-        runners.append(runner)
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        ports[name] = sockets[0].getsockname()[1] if sockets else port
-        log.info("serving %s on %s (port %d)", name, addr, ports[name])
-    return Listeners(runners, ports)
+        listeners.runners.append(runner)
+        sockets = getattr(site._server, "sockets", None) or []
+        listeners.ports[name] = sockets[0].getsockname()[1] if sockets else port
+        log.info("serving %s on %s (port %d)", name, addr, listeners.ports[name])
+    return listeners
 
 
 async def run_allocator(config: AllocatorConfig, stop: asyncio.Event | None = None) -> None:

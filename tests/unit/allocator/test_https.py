@@ -3,6 +3,8 @@ certificate from the configured CA. Real sockets, real TLS, certificates made by
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import ssl
 import subprocess
 from collections.abc import AsyncIterator
@@ -12,7 +14,8 @@ import aiohttp
 import orjson
 import pytest
 
-from otel_operator.allocator.app import Allocator, Listeners, serve
+from otel_operator.allocator import app
+from otel_operator.allocator.app import Allocator, Listeners, TLSSetupError, serve
 from otel_operator.allocator.config import load_config
 
 PASSWORD = "hunter2-not-for-plain-http"
@@ -140,3 +143,43 @@ async def test_allow_insecure_auth_secrets_serves_the_password_over_plain_http(p
     finally:
         await allocator.stop()
         await listeners.close()
+
+
+async def served_common_name(port: int, pki: Path) -> str:
+    ctx = client_context(pki, "client")
+    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+    try:
+        cert = writer.get_extra_info("peercert")
+        return next(value for rdn in cert["subject"] for key, value in rdn if key == "commonName")
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_rotated_server_certificates_are_picked_up_without_a_restart(
+    pki: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app, "CERT_RELOAD_INTERVAL", 0.1)
+    live = tmp_path / "live"
+    shutil.copytree(pki, live)
+    allocator, listeners = await started(config_text(live))
+    try:
+        port = listeners.ports["https"]
+        assert await served_common_name(port, pki) == "server"
+        make_leaf(live, "server-rotated", "ca", "serverAuth", "IP:127.0.0.1")
+        (live / "server.key").write_bytes((live / "server-rotated.key").read_bytes())
+        (live / "server.crt").write_bytes((live / "server-rotated.crt").read_bytes())
+        deadline = asyncio.get_running_loop().time() + 10
+        while await served_common_name(port, pki) != "server-rotated":
+            assert asyncio.get_running_loop().time() < deadline, "the rotated certificate was never served"
+            await asyncio.sleep(0.1)
+    finally:
+        await allocator.stop()
+        await listeners.close()
+
+
+async def test_unreadable_tls_files_are_named(tmp_path: Path) -> None:
+    text = config_text(tmp_path)  # no certificates there
+    allocator = Allocator(load_config(text), None, namespace="default")
+    with pytest.raises(TLSSetupError, match=r"https: cannot load the TLS files \(ca .*ca\.crt"):
+        await serve(allocator)
