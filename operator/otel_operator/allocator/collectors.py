@@ -13,6 +13,7 @@ keeps giving targets to terminating pods (#1048, fixed upstream in 2026-09 by PR
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -40,7 +41,8 @@ def _ready_condition(status: Obj) -> tuple[bool, float | None]:
 
 
 def _unhealthy_since(pod: Obj) -> float | None:
-    """When the pod's current unhealthy spell began (the later of the two clocks that apply), None if healthy.
+    """When the pod's current unhealthy spell began (the earlier of the two clocks that apply: either running past
+    the grace period makes the pod unhealthy), None if healthy.
 
     A pod with no clock to measure (no startTime, no Ready condition yet) counts from 0: upstream treats a missing
     time as the zero time, i.e. long ago.
@@ -74,7 +76,8 @@ def next_change(pod: Obj, now: float, grace_seconds: float) -> float | None:
     if grace_seconds <= 0 or collector_of(pod, now, grace_seconds) is None:
         return None
     since = _unhealthy_since(pod)
-    return None if since is None else since + grace_seconds
+    # the first instant at which `now - since > grace` holds
+    return None if since is None else math.nextafter(since + grace_seconds, math.inf)
 
 
 def collectors_of(pods: Iterable[Obj], now: float, grace_seconds: float) -> tuple[list[Collector], float | None]:

@@ -229,10 +229,11 @@ class AllocationModel:
         return FlushResult(frozenset(dirty), True, moved, bodies)
 
     def _recompute_targets(self, job: _Job) -> bool:
-        """Dedupe the job's kept targets by identity (the last one wins, as upstream); True if anything changed."""
+        """Dedupe the job's kept targets by identity (of equal ones, the one from the last group source in name
+        order wins); True if anything changed."""
         latest: dict[str, AssembledTarget] = {}
-        for kept in job.kept.values():
-            latest.update(kept)
+        for source in sorted(job.kept):  # source order, not arrival order: every replica serves the same labels
+            latest.update(job.kept[source])
         old = job.targets
         fresh: dict[str, ServedTarget] = {}
         changed = latest.keys() != old.keys()

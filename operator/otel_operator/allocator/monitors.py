@@ -147,7 +147,7 @@ class MonitorConfigs:
         ]
         for key in set(self._cache) - set(selected):
             del self._cache[key]
-        for key in sorted(selected, key=lambda k: (rank[k[0]], k[1], k[2])):
+        for key in sorted(selected, key=lambda k: (rank[k[0]], f"{k[1]}/{k[2]}")):  # prometheus-operator's order
             result = self._generate(key, self._monitors[key])
             configs += result.configs
             errors += [(key, e) for e in result.errors]

@@ -70,7 +70,10 @@ def go_query_unescape(text: str) -> str:
 def _body(request: web.Request, body: Body, status: int = 200) -> web.Response:
     headers = {"ETag": body.etag, "Cache-Control": "no-cache"}
     if_none_match = request.headers.get("If-None-Match")
-    if if_none_match and (if_none_match.strip() == "*" or body.etag in (t.strip() for t in if_none_match.split(","))):
+    # weak comparison (RFC 9110 13.1.2): a proxy that compresses turns "x" into W/"x"
+    if if_none_match and (
+        if_none_match.strip() == "*" or body.etag in (t.strip().removeprefix("W/") for t in if_none_match.split(","))
+    ):
         return web.Response(status=304, headers=headers)
     return web.Response(status=status, body=body.data, content_type=JSON, headers=headers)
 

@@ -89,7 +89,7 @@ def capacity_match(target_hashes: list[int], collector_hashes: list[int], caps: 
         heap = held[c]
         if len(heap) < caps[c]:
             heapq.heappush(heap, offer)
-        elif offer > heap[0]:
+        elif heap and offer > heap[0]:  # a collector with capacity 0 takes nothing
             rejected.append(heapq.heapreplace(heap, offer)[1])
         else:
             rejected.append(t)
