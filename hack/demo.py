@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The local demo: a real control plane, the CRDs, the troubleshooting guide's resources, and the operator.
+"""The local demo: a real control plane, the CRDs, the troubleshooting guide's resources, the operator, and the
+target allocator's answer for the guide's collector.
 
 make demo            # runs until Ctrl-C; the control plane stays up for kubectl (make cluster-down stops it)
 make demo ARGS=--once  # stop once the operator has observed the collector (a smoke test)
@@ -10,10 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
@@ -21,10 +24,31 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import localcluster
+import standin
+from otel_operator.allocator.app import Allocator, serve
+from otel_operator.allocator.config import load_config
 from otel_operator.reconcile.runner import OperatorOptions, configure_logging, run_operator
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "troubleshooting-guide.yaml"
+NODE = "demo-node"
+COLLECTOR_LABELS = {
+    "app.kubernetes.io/component": "opentelemetry-collector",
+    "app.kubernetes.io/instance": "opentelemetry.otelcol",
+}
+APP_POD: dict[str, Any] = {
+    "metadata": {
+        "name": "py-prometheus-app-0",
+        "namespace": "opentelemetry",
+        "labels": {"app": "my-app", "app.kubernetes.io/name": "py-prometheus-app"},
+    },
+    "spec": {"containers": [{"name": "my-app", "image": "py-prometheus-app:0.1.0", "ports": [
+        {"name": "prom", "containerPort": 8080}]}]},
+}  # fmt: skip
+COLLECTOR_POD: dict[str, Any] = {
+    "metadata": {"name": "otelcol-collector-0", "namespace": "opentelemetry", "labels": COLLECTOR_LABELS},
+    "spec": {"containers": [{"name": "otc-container", "image": "otel/opentelemetry-collector-contrib"}]},
+}
 
 
 async def apply(api: ApiClient, doc: dict[str, Any]) -> None:
@@ -69,6 +93,60 @@ async def wait_established(api: ApiClient, names: list[str]) -> None:
     raise SystemExit("CRDs not established after 30s")
 
 
+def allocator_config(collector: dict[str, Any], kubeconfig: str, port: int) -> str:
+    """The allocator's config for the guide's collector: its prometheus receiver's jobs and its prometheusCR."""
+    receiver = collector["spec"]["config"]["receivers"]["prometheus"]["config"]
+    config = {
+        "listen_addr": f"127.0.0.1:{port}",
+        "kube_config_file_path": kubeconfig,
+        "collector_namespace": collector["metadata"]["namespace"],
+        "collector_selector": {"matchlabels": COLLECTOR_LABELS},
+        "prometheus_cr": {"enabled": True, "service_monitor_selector": {}, "pod_monitor_selector": {}},
+        "config": {"scrape_configs": receiver["scrape_configs"]},
+    }
+    return yaml.safe_dump(config)
+
+
+async def show(url: str, keep: int = 8) -> None:
+    """GET `url` and print the answer as `curl | jq` would, long label sets cut short."""
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        value = await response.json()
+    for group in value if isinstance(value, list) else []:
+        labels = group["labels"]
+        if len(labels) > keep:
+            group["labels"] = dict(list(labels.items())[:keep]) | {"...": f"{len(labels) - keep} more labels"}
+    print(f"$ curl '{url}' | jq\n{json.dumps(value, indent=2)}\n", flush=True)
+
+
+async def allocator_answer(api: ApiClient, kubeconfig: str, collector: dict[str, Any]) -> tuple[Allocator, Any]:
+    """Start pods as a kubelet would report them, run the allocator, and print its answer as the guide shows it."""
+    await standin.ready_node(api, NODE, "192.168.0.10")
+    await standin.running_pod(api, APP_POD, NODE, "10.244.0.11")
+    await standin.running_pod(api, COLLECTOR_POD, NODE, "10.244.0.20")
+    port = localcluster.free_port()
+    allocator = Allocator(load_config(allocator_config(collector, kubeconfig, port)), await kube_api(kubeconfig))
+    listeners = await serve(allocator)
+    await allocator.start()
+    job = "serviceMonitor/opentelemetry/sm-example/0"
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if allocator.served.ready and allocator.model.targets_body(job, "otelcol-collector-0").data != b"[]\n":
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise SystemExit(f"the allocator did not assign {job} within 60s: {allocator.served.not_ready_reason}")
+    print("\nThe target allocator's answer (as in the troubleshooting guide):\n", flush=True)
+    await show(f"{base}/jobs")
+    await show(f"{base}/jobs/serviceMonitor%2Fopentelemetry%2Fsm-example%2F0/targets?collector_id=otelcol-collector-0")
+    return allocator, listeners
+
+
+async def kube_api(kubeconfig: str) -> ApiClient:
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    return ApiClient(configuration=cfg)
+
+
 async def demo(kubeconfig: str, once: bool) -> int:
     cfg = client.Configuration()
     await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
@@ -105,11 +183,21 @@ async def demo(kubeconfig: str, once: bool) -> int:
             f"  export KUBECONFIG={kubeconfig}\n  kubectl get otelcol -n opentelemetry\n",
             flush=True,
         )
+        allocator, listeners = await allocator_answer(api, kubeconfig, obj)
         if once:
             stop.set()
         else:
-            print("Operator running; Ctrl-C stops it (the control plane stays up: `make cluster-down`).", flush=True)
-        await operator
+            print(
+                "Operator and allocator running; Ctrl-C stops them (the control plane stays up: `make cluster-down`).",
+                flush=True,
+            )
+        try:
+            await operator
+        finally:
+            await allocator.stop()
+            await listeners.close()
+            if allocator.api is not None:
+                await allocator.api.close()
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The README's first command works as written: `make demo` (here with --once, so it ends by itself)."""
+"""The README's first command works as written: `make demo` (here with --once, so it ends by itself): the operator
+observes the guide's collector and the allocator answers /jobs and a collector's targets."""
 
 from __future__ import annotations
 
@@ -26,5 +27,9 @@ def test_demo_brings_up_a_cluster_and_the_operator_observes_the_collector(tmp_pa
     assert "applied examples/troubleshooting-guide.yaml" in done.stdout
     assert "otelcol   statefulset" in done.stdout
     assert "The operator has observed opentelemetry/otelcol." in done.stdout
+    # the allocator's answer, fetched over HTTP, as the troubleshooting guide shows it
+    assert '"_link": "/jobs/serviceMonitor%2Fopentelemetry%2Fsm-example%2F0/targets"' in done.stdout
+    assert '"_link": "/jobs/otel-collector/targets"' in done.stdout
+    assert '"__address__": "10.244.0.11:8080"' in done.stdout
     # --once stops what it started: no control-plane state is left behind
     assert not (state / "cluster.json").exists()
