@@ -128,6 +128,7 @@ class Allocator:
         self._dirty = _Dirty(monitors=True, collectors=True)
         self._timer: asyncio.TimerHandle | None = None
         self._job_errors: dict[str, str] = {}
+        self._reported: dict[MonitorKey, str] = {}  # rejected monitors already logged, with the problem
         self.flushes = 0
         if cfg.collectors is not None:
             self.model.set_collectors(Collector(name) for name in cfg.collectors)
@@ -217,17 +218,21 @@ class Allocator:
     # ---------------------------------------------------------------------------------------------- recompute
 
     def _report(self, key: MonitorKey, message: str) -> None:
+        """Log and post an Event for a rejected monitor, once per problem (every recompute finds it again)."""
+        if self._reported.get(key) == message:
+            return
+        self._reported[key] = message
         log.error("skipping %s %s/%s: %s", key[0], key[1], key[2], message)
         if self.monitors is not None and (obj := self.monitors.monitor(key)) is not None:
             self.events.warn(obj, key[0], "InvalidScrapeResource", message)
 
-    def _recompute_jobs(self) -> None:
+    def _recompute_jobs(self, secrets_changed: bool) -> None:
         """Monitor jobs (if monitors changed) merged with the file's; re-render /scrape_configs; re-route discovery."""
         cfg = self.config
         cr_configs: list[Mapping[str, Any]] = []
         errors = 0
         if self.monitors is not None:
-            if self._dirty.secrets:
+            if secrets_changed:
                 self.monitors.set_secrets([*self._objects("Secret"), *self._objects("ConfigMap")])
             labels = {
                 str((ns.get("metadata") or {}).get("name")): (ns.get("metadata") or {}).get("labels") or {}
@@ -235,6 +240,8 @@ class Allocator:
             }
             self.monitors.set_namespaces(labels)
             cr_configs, cr_errors = self.monitors.compute()
+            failing = {key for key, _ in cr_errors}
+            self._reported = {k: v for k, v in self._reported.items() if k in failing}  # fixed ones may fail again
             for key, error in cr_errors:
                 self._report(key, f"{error.field}: {error.message}" if error.field else error.message)
             errors += len(cr_errors)
@@ -301,7 +308,7 @@ class Allocator:
         started = time.perf_counter()
         dirty, self._dirty = self._dirty, _Dirty()
         if dirty.monitors:
-            self._recompute_jobs()
+            self._recompute_jobs(dirty.secrets)
         if dirty.collectors:
             self._recompute_collectors()
         t0 = time.perf_counter()
