@@ -89,10 +89,10 @@ class _Tagged:
     tag: str
 
     def on_replace(self, kind: str, objects: list[dict[str, Any]]) -> None:
-        self.owner.on_replace(self.tag, kind, objects)
+        self.owner.receive(self.tag, kind, None, objects)
 
     def on_event(self, kind: str, type: str, obj: dict[str, Any]) -> None:
-        self.owner.on_event(self.tag, kind, type, obj)
+        self.owner.receive(self.tag, kind, type, obj)
 
 
 @dataclass(slots=True)
@@ -129,6 +129,8 @@ class Allocator:
         self._timer: asyncio.TimerHandle | None = None
         self._job_errors: dict[str, str] = {}
         self._reported: dict[MonitorKey, str] = {}  # rejected monitors already logged, with the problem
+        self._flushing = False
+        self._queued: list[tuple[str, str, str | None, Any]] = []
         self.flushes = 0
         if cfg.collectors is not None:
             self.model.set_collectors(Collector(name) for name in cfg.collectors)
@@ -161,6 +163,15 @@ class Allocator:
             if resource is None:
                 resource = watch.SECRETS if kind == "Secret" else watch.CONFIGMAPS
             self._reflectors[kind] = self._reflect(kind, resource)
+
+    def receive(self, tag: str, kind: str, type_: str | None, payload: Any) -> None:
+        """A watch's news: applied now, or queued while a flush runs in its thread (the model is not shared)."""
+        if self._flushing:
+            self._queued.append((tag, kind, type_, payload))
+        elif type_ is None:
+            self.on_replace(tag, kind, payload)
+        else:
+            self.on_event(tag, kind, type_, payload)
 
     def on_replace(self, tag: str, kind: str, objects: list[dict[str, Any]]) -> None:
         if tag == "collectors":
@@ -303,8 +314,12 @@ class Allocator:
     def _mark_collectors(self) -> None:
         self._mark(collectors=True)
 
-    def recompute(self) -> None:
-        """Apply everything marked dirty, then flush the model: the served bodies are current afterwards."""
+    async def recompute(self) -> None:
+        """Apply everything marked dirty, then flush the model: the served bodies are current afterwards.
+
+        The flush runs in a worker thread so the event loop keeps answering requests (from the bodies of the last
+        flush, swapped in job by job) and keeps reading watches (queued until the flush ends) during a large one.
+        """
         started = time.perf_counter()
         dirty, self._dirty = self._dirty, _Dirty()
         if dirty.monitors:
@@ -312,7 +327,14 @@ class Allocator:
         if dirty.collectors:
             self._recompute_collectors()
         t0 = time.perf_counter()
-        result = self.model.flush()
+        self._flushing = True
+        try:
+            result = await asyncio.to_thread(self.model.flush)
+        finally:
+            self._flushing = False
+            queued, self._queued = self._queued, []
+            for item in queued:
+                self.receive(*item)
         if result.reassigned:
             self.metrics.time_to_allocate.labels("SetTargets", self.metrics.strategy).observe(time.perf_counter() - t0)
             per, unassigned, total = self.model.load()
@@ -342,7 +364,7 @@ class Allocator:
             await asyncio.sleep(BATCH_WINDOW)
             self._wake.clear()
             try:
-                self.recompute()
+                await self.recompute()
             except Exception:  # one bad batch must not stop the allocator; the log has the traceback
                 log.exception("recomputing the allocation failed; keeping the last served answers")
 

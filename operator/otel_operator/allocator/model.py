@@ -120,6 +120,7 @@ class AllocationModel:
         # job → the all-collectors map (a debugging view): rendered on first request after a change, then kept
         self._job_bodies: dict[str, Body] = {}
         self._jobs_body = EMPTY_MAP
+        self._flushing = False
 
     # ------------------------------------------------------------------------------------------- feeding
 
@@ -203,7 +204,17 @@ class AllocationModel:
         return bool(self._dirty_jobs) or self._collectors_dirty or self._jobs_dirty or not self._synced_once
 
     def flush(self) -> FlushResult:
-        """Bring the assignment and every served body up to date with what was fed since the last flush."""
+        """Bring the assignment and every served body up to date with what was fed since the last flush.
+
+        May run in a worker thread while the event loop thread reads bodies (each job's bodies are swapped in as a
+        whole), but nothing may feed the model meanwhile."""
+        self._flushing = True
+        try:
+            return self._flush()
+        finally:
+            self._flushing = False
+
+    def _flush(self) -> FlushResult:
         dirty = self._dirty_jobs
         self._dirty_jobs = set()
         collectors_changed, self._collectors_dirty = self._collectors_dirty, False
@@ -315,7 +326,9 @@ class AllocationModel:
             return EMPTY_MAP
         body = self._job_bodies.get(job)
         if body is None:
-            body = self._job_bodies[job] = self._render_job(job)
+            body = self._render_job(job)
+            if not self._flushing:  # a flush in another thread may be invalidating it right now
+                self._job_bodies[job] = body
         return body
 
     @property
