@@ -56,7 +56,7 @@ cluster-up: controlplane ## start the local control plane; prints the kubeconfig
 cluster-down: ## stop the local control plane
 	$(PYTHON) hack/localcluster.py down
 
-bench: venv ## run the benchmarks; results go to docs/benchmarks.md
+bench: venv controlplane ## run the benchmarks; results go to docs/benchmarks.md
 	$(PY) bench/run.py
 
 crds: venv ## regenerate crds/ from operator/otel_operator/api/crds.py

@@ -41,6 +41,7 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, Any]] = []  # ("replace", kind, [objects]) or (type, kind, obj)
         self.busy = False
+        self.overlaps = 0  # calls that began while another was still running
 
     def on_replace(self, kind: str, objects: list[dict[str, Any]], /) -> None:
         self._enter()
@@ -53,7 +54,7 @@ class Recorder:
         self.busy = False
 
     def _enter(self) -> None:
-        assert not self.busy, "sink called concurrently"
+        self.overlaps += self.busy
         self.busy = True
 
     @property
@@ -73,9 +74,16 @@ async def running(reflector: Reflector, sync_within: float | None = 15) -> Async
     task = asyncio.create_task(reflector.run(), name=f"reflector {reflector.describe()}")
     try:
         if sync_within is not None:
-            await asyncio.wait_for(asyncio.shield(reflector.synced.wait()), sync_within)
+            synced = asyncio.create_task(reflector.synced.wait())
+            await asyncio.wait({task, synced}, timeout=sync_within, return_when=asyncio.FIRST_COMPLETED)
+            synced.cancel()
+            if task.done():
+                task.result()  # raises what killed it
+            assert reflector.synced.is_set(), f"not synced within {sync_within}s"
         yield reflector
         assert not task.done(), f"the reflector stopped: {task}"
+        if isinstance(reflector.sink, Recorder):
+            assert reflector.sink.overlaps == 0, "sink called concurrently"
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

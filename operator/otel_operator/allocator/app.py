@@ -179,6 +179,7 @@ class Allocator:
         elif tag in MONITOR_KINDS:
             assert self.monitors is not None
             self.monitors.replace(tag, objects)
+            self.metrics.events.labels("EventSourcePrometheusCR").inc()
             self._mark(monitors=True)
         elif tag in ("Secret", "ConfigMap"):
             self._mark(secrets=True)
@@ -195,6 +196,7 @@ class Allocator:
         namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
         if tag in MONITOR_KINDS:
             assert self.monitors is not None
+            self.metrics.events.labels("EventSourcePrometheusCR").inc()
             if type_ == "DELETED":
                 self.monitors.delete(tag, namespace, name)
                 self.events.forget(str(meta.get("uid")))
@@ -387,6 +389,7 @@ class Allocator:
     async def start(self) -> None:
         """Start watches, the flush task and the event poster (not the HTTP server: see `serve`)."""
         self.start_watches()
+        self.metrics.events.labels("EventSourceConfigMap").inc()  # the config file, read once
         self._tasks.append(asyncio.create_task(self._flush_loop(), name="flush"))
         self._tasks.append(asyncio.create_task(self.events.run(), name="events"))
         self._mark(monitors=True, collectors=True, secrets=self.monitors is not None)

@@ -131,11 +131,16 @@ class ReflectorStats:
     watches: int = 0  # watch connections answered with 200
     events: int = 0  # ADDED/MODIFIED/DELETED delivered
     bookmarks: int = 0
-    errors: int = 0  # failed requests, error events, broken streams
+    errors: int = 0  # failed requests, error events, broken streams (a 404 poll is not one)
 
 
 class Reflector:
-    """Lists and watches one resource, keeping `objects` current and telling `sink` about every change."""
+    """Lists and watches one resource, keeping `objects` current and telling `sink` about every change.
+
+    `synced` is set after the first complete list, or when the API turns out not to be served (there is nothing
+    to wait for); it stays unset while the server refuses access (403), which is retried with backoff.
+    `objects` maps (namespace, name) to the object, namespace "" for cluster-scoped resources.
+    """
 
     def __init__(
         self,
@@ -183,6 +188,7 @@ class Reflector:
         self._resume_from: str | None = None
         self._forbidden_logged = False
         self._expired_in_a_row = 0  # ResourceExpired since the last watch that delivered anything
+        self._running = False
 
     def __repr__(self) -> str:
         return f"Reflector({self.describe()})"
@@ -202,6 +208,15 @@ class Reflector:
 
     async def run(self) -> None:
         """List, then watch, forever; returns only by cancellation."""
+        if self._running:
+            raise RuntimeError(f"{self!r} is already running")
+        self._running = True
+        try:
+            await self._loop()
+        finally:
+            self._running = False
+
+    async def _loop(self) -> None:
         need_list = True
         while True:
             try:
