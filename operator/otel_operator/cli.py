@@ -44,6 +44,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         liveness=args.liveness,
         log_format=args.log_format,
         verbose=args.verbose,
+        collector_image=args.collector_image,
+        allocator_image=args.target_allocator_image,
+        allocator_rbac=not args.no_allocator_rbac,
     )
     configure_logging(opts)
     with contextlib.suppress(KeyboardInterrupt):
@@ -104,6 +107,64 @@ def load_documents(paths: Sequence[str]) -> list[dict[str, Any]]:
                 raise InputError(f"{path}: a document is not a mapping; expected a Kubernetes object")
             docs.append(doc)
     return docs
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from otel_operator.api.validation import FieldError, describe
+    from otel_operator.manifests import BuildOptions, build
+    from otel_operator.manifests.build import ALLOCATOR_API, COLLECTOR_API
+    from otel_operator.manifests.labels import TARGET_ALLOCATOR_LABEL
+    from otel_operator.manifests.text import documents
+
+    resources = []
+    problems: list[FieldError] = []
+    for doc in load_documents([args.filename]):
+        if (doc.get("apiVersion"), doc.get("kind")) not in (COLLECTOR_API, ALLOCATOR_API):
+            continue
+        meta: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
+        given = meta.get("namespace")
+        if given and args.namespace and given != args.namespace:
+            problems.append(
+                FieldError(describe(doc), "metadata.namespace", f'is "{given}", not "{args.namespace}" (-n); drop one')
+            )
+            continue
+        resources.append({**doc, "metadata": {**meta, "namespace": given or args.namespace or "default"}})
+    if not resources and not problems:
+        print(f"otel-operator render: {args.filename}: no OpenTelemetryCollector or TargetAllocator", file=sys.stderr)
+        return EXIT_PROBLEMS
+
+    def linked_collector(allocator: dict[str, Any]) -> dict[str, Any] | None:
+        meta = allocator["metadata"]
+        return next(
+            (
+                r
+                for r in resources
+                if r["kind"] == COLLECTOR_API[1]
+                and r["metadata"]["namespace"] == meta["namespace"]
+                and ((r["metadata"].get("labels") or {}).get(TARGET_ALLOCATOR_LABEL) == meta.get("name"))
+            ),
+            None,
+        )
+
+    objects: list[dict[str, Any]] = []
+    for resource in resources:
+        collector = linked_collector(resource) if resource["kind"] == ALLOCATOR_API[1] else None
+        options = BuildOptions(
+            collector_image=args.collector_image,
+            allocator_image=args.target_allocator_image,
+            allocator_rbac=not args.no_allocator_rbac,
+        )
+        result = build(resource, options, collector=collector)
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        problems += result.problems
+        objects += result.objects
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_PROBLEMS
+    sys.stdout.write(documents(objects))
+    return EXIT_OK
 
 
 def cmd_check_resources(args: argparse.Namespace) -> int:
@@ -190,6 +251,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8081/healthz")
     run.add_argument("--log-format", choices=["plain", "full", "json"], default="plain")
     run.add_argument("-v", "--verbose", action="store_true", help="log each event and patch")
+    from otel_operator.manifests import DEFAULT_ALLOCATOR_IMAGE, DEFAULT_COLLECTOR_IMAGE
+
+    run.add_argument(
+        "--collector-image", default=DEFAULT_COLLECTOR_IMAGE, help="collector image when a resource names none"
+    )
+    run.add_argument(
+        "--target-allocator-image",
+        default=DEFAULT_ALLOCATOR_IMAGE,
+        help="image that runs `otel-operator allocator` (this project's image)",
+    )
+    run.add_argument(
+        "--no-allocator-rbac",
+        action="store_true",
+        help="do not create the target allocator's ClusterRole and binding (manage RBAC yourself)",
+    )
     run.set_defaults(func=cmd_run)
 
     allocator = sub.add_parser(
@@ -210,14 +286,27 @@ def build_parser() -> argparse.ArgumentParser:
     allocator.add_argument("flags", nargs=argparse.REMAINDER, help="upstream flags (Go style, --name=value)")
     allocator.set_defaults(func=cmd_allocator)
 
+    from otel_operator.manifests import DEFAULT_ALLOCATOR_IMAGE, DEFAULT_COLLECTOR_IMAGE
+
     render = sub.add_parser(
         "render",
         help="print the objects the operator would create",
-        description="Render a resource into Kubernetes objects without a cluster (not built yet).",
+        description="Print, as multi-document YAML, every object the operator would create for each "
+        "OpenTelemetryCollector (v1beta1) and TargetAllocator (v1alpha1) in the file, without a cluster: the "
+        "operator's own code path, without owner references. Other kinds in the file are skipped (a "
+        "TargetAllocator takes its scrape configs from the collector labelled opentelemetry.io/target-allocator "
+        "with its name, when the file has one). Problems and warnings go to stderr; when any resource has a problem "
+        "nothing is printed. Exit status: 0 rendered, 1 problems (or nothing to render), 2 unreadable input.",
+        epilog="example: otel-operator render -f examples/troubleshooting-guide.yaml",
     )
-    render.add_argument("-f", "--filename", required=True, help="resource YAML")
-    render.add_argument("-n", "--namespace", default="default")
-    render.set_defaults(func=_not_built("render"))
+    render.add_argument("-f", "--filename", required=True, metavar="FILE", help="resource YAML (multi-document)")
+    render.add_argument(
+        "-n", "--namespace", help="namespace for resources that name none (default: default); must match those that do"
+    )
+    render.add_argument("--collector-image", default=DEFAULT_COLLECTOR_IMAGE, help="as for `run`")
+    render.add_argument("--target-allocator-image", default=DEFAULT_ALLOCATOR_IMAGE, help="as for `run`")
+    render.add_argument("--no-allocator-rbac", action="store_true", help="as for `run`")
+    render.set_defaults(func=cmd_render)
 
     check = sub.add_parser("check", help="validate resources and configurations offline")
     checks = check.add_subparsers(dest="check", metavar="WHAT", required=True)

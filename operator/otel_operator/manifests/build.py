@@ -1,0 +1,276 @@
+"""The one entry point: a resource in, every object it should consist of out (or the problems that prevent it).
+
+The reconciler and `otel-operator render` both call `build`, so what `render` prints is what the operator applies.
+What each mode consists of is the table below.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from otel_operator import __version__
+from otel_operator.allocator.config import ConfigError, load_config
+from otel_operator.api.validation import FieldError, describe, validate
+from otel_operator.manifests import collector_config, components, defaults, labels, naming, validation
+from otel_operator.manifests.allocator_config import allocator_config, allocator_yaml, go_duration
+from otel_operator.manifests.collector_config import AllocatorLink, config_hash, plain_yaml, prometheus_config
+from otel_operator.manifests.configmap import allocator_config_map, collector_config_map
+from otel_operator.manifests.daemonset import collector_daemonset
+from otel_operator.manifests.deployment import allocator_deployment, collector_deployment
+from otel_operator.manifests.model import Build, BuildOptions, Object
+from otel_operator.manifests.params import AllocatorParams, CollectorParams, Resource
+from otel_operator.manifests.rbac import allocator_cluster_role, allocator_cluster_role_binding
+from otel_operator.manifests.service import allocator_service, collector_service, headless_service, monitoring_service
+from otel_operator.manifests.serviceaccount import allocator_service_account, collector_service_account
+from otel_operator.manifests.statefulset import collector_statefulset
+
+CollectorBuilder = Callable[[CollectorParams], Object | None]
+AllocatorBuilder = Callable[[AllocatorParams], Object | None]
+
+_COLLECTOR_COMMON: Final[tuple[CollectorBuilder, ...]] = (
+    collector_service_account,
+    collector_config_map,
+    collector_service,
+    headless_service,
+    monitoring_service,
+)
+# What a collector consists of, per mode. A builder returns None when its object is not wanted.
+COLLECTOR_BUILDERS: Final[Mapping[str, tuple[CollectorBuilder, ...]]] = {
+    "statefulset": (*_COLLECTOR_COMMON, collector_statefulset),
+    "deployment": (*_COLLECTOR_COMMON, collector_deployment),
+    "daemonset": (*_COLLECTOR_COMMON, collector_daemonset),
+}
+# What a target allocator consists of (embedded in a collector, or a TargetAllocator resource).
+ALLOCATOR_BUILDERS: Final[tuple[AllocatorBuilder, ...]] = (
+    allocator_service_account,
+    allocator_cluster_role,
+    allocator_cluster_role_binding,
+    allocator_config_map,
+    allocator_service,
+    allocator_deployment,
+)
+# Apply order: what others refer to first.
+APPLY_ORDER: Final = (
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Service",
+    "StatefulSet",
+    "Deployment",
+    "DaemonSet",
+)
+
+COLLECTOR_API: Final = ("opentelemetry.io/v1beta1", "OpenTelemetryCollector")
+ALLOCATOR_API: Final = ("opentelemetry.io/v1alpha1", "TargetAllocator")
+
+
+def _ordered(objects: list[Object]) -> tuple[Object, ...]:
+    rank = {kind: i for i, kind in enumerate(APPLY_ORDER)}
+    return tuple(sorted(objects, key=lambda o: rank.get(o["kind"], len(rank))))
+
+
+def _identity(resource: Mapping[str, Any], options: BuildOptions) -> Resource:
+    meta = resource.get("metadata") or {}
+    return Resource(
+        kind=str(resource.get("kind")),
+        name=str(meta.get("name") or ""),
+        namespace=str(meta.get("namespace") or ""),
+        labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+        annotations=labels.filter_annotations(meta.get("annotations") or {}, options.annotation_filters),
+    )
+
+
+def _failed(problems: list[FieldError], warnings: list[str]) -> Build:
+    return Build(problems=tuple(problems), warnings=tuple(warnings))
+
+
+def allocator_cluster_labels(namespace: str, name: str) -> dict[str, str]:
+    """The labels on an allocator's cluster-scoped objects that stay the same for the resource's lifetime (find and
+    prune them with these, also after the allocator was disabled)."""
+    return labels.selector_labels(namespace, name, labels.ALLOCATOR_COMPONENT)
+
+
+# --- the allocator --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """Where the settings in targetallocator.yaml come from, to report its problems in the resource's terms."""
+
+    who: str  # the resource the problems are reported on
+    allocator: str  # where the allocator's own settings are: "spec.targetAllocator" (embedded) or "spec"
+    collector: str  # where the collector's prometheus config is, seen from `who` ("" without a collector)
+    own_scrape_configs: int  # the allocator's own scrape configs, listed before the collector's
+
+    def field(self, path: str) -> str:
+        listed = re.fullmatch(r"config\.scrape_configs\[(\d+)\](.*)", path)
+        if listed:
+            index, rest = int(listed.group(1)), listed.group(2)
+            if index < self.own_scrape_configs or not self.collector:
+                return f"{self.allocator}.scrapeConfigs[{index}]{rest}"
+            return f"{self.collector}.scrape_configs[{index - self.own_scrape_configs}]{rest}"
+        if path.startswith("config."):
+            rest = path.removeprefix("config.")
+            own = self.allocator == "spec"
+            if rest == "scrape_configs":
+                return f"{self.allocator}.scrapeConfigs" if own or not self.collector else f"{self.collector}.{rest}"
+            return f"{self.collector}.{rest}" if self.collector and not own else f"{self.allocator}.{rest}"
+        if path.startswith("prometheus_cr"):
+            return f"{self.allocator}.prometheusCR"
+        return self.allocator
+
+
+def _allocator_params(
+    ta: Mapping[str, Any],
+    collector_selector: Mapping[str, str] | None,
+    collector_config: Mapping[str, Any],
+    options: BuildOptions,
+    origin: _Origin,
+) -> tuple[AllocatorParams | None, list[FieldError]]:
+    """The allocator's inputs, and its config checked by the allocator's own loader: a config it would refuse to
+    start with is a problem now, named in the resource's terms."""
+    resource = _identity(ta, options)
+    spec = ta.get("spec") or {}
+    config = allocator_config(
+        spec,
+        namespace=resource.namespace,
+        collector_selector=collector_selector,
+        collector_prometheus=prometheus_config(collector_config),
+    )
+    text = allocator_yaml(config)
+    try:
+        load_config(text, naming.ALLOCATOR_CONFIG_KEY)
+    except ConfigError as err:
+        problems = [
+            FieldError(origin.who, origin.field(p.field), f"{p.message} (targetallocator.yaml: {p.field})")
+            for p in err.problems
+        ]
+        return None, problems
+    return AllocatorParams(resource, spec, collector_selector, config, text, options), []
+
+
+def _allocator_objects(params: AllocatorParams) -> list[Object]:
+    return [obj for builder in ALLOCATOR_BUILDERS if (obj := builder(params)) is not None]
+
+
+# --- the collector --------------------------------------------------------------------------------------------------
+
+
+def _link(resource: Mapping[str, Any]) -> AllocatorLink | None:
+    """The allocator the collector's prometheus receiver should use: a TargetAllocator named by the
+    `opentelemetry.io/target-allocator` label, else the embedded one when enabled."""
+    meta = resource.get("metadata") or {}
+    spec = resource.get("spec") or {}
+    linked = (meta.get("labels") or {}).get(labels.TARGET_ALLOCATOR_LABEL)
+    if linked:
+        return AllocatorLink(str(linked))
+    ta = spec.get("targetAllocator") or {}
+    if not ta.get("enabled"):
+        return None
+    interval = go_duration(str(ta.get("collectorTargetReloadInterval") or "30s"))
+    return AllocatorLink(str(meta.get("name")), interval=interval, https=bool((ta.get("mtls") or {}).get("enabled")))
+
+
+def collector_params(resource: Mapping[str, Any], options: BuildOptions) -> CollectorParams:
+    """The inputs of the collector's builders, from a checked, defaulted OpenTelemetryCollector."""
+    spec = resource.get("spec") or {}
+    config = spec.get("config") or {}
+    link = _link(resource)
+    listening, extension_ports = components.ports(config)
+    return CollectorParams(
+        resource=_identity(resource, options),
+        spec=spec,
+        config=config,
+        config_hash=config_hash(config),
+        config_text=collector_config.allocator_yaml(config, link) if link else plain_yaml(config),
+        link=link,
+        ports=tuple(listening),
+        extension_ports=tuple(extension_ports),
+        metrics_port=components.metrics_port(config),
+        options=options,
+    )
+
+
+def build_collector(resource: Mapping[str, Any], options: BuildOptions) -> Build:
+    found = validation.check_collector(defaulted := defaults.collector(resource))
+    if found.errors:
+        return _failed(found.errors, found.warnings)
+    params = collector_params(defaulted, options)
+    objects = [obj for builder in COLLECTOR_BUILDERS[params.mode] if (obj := builder(params)) is not None]
+    if params.link is not None and params.link.allocator_name == params.name and not _label_linked(defaulted):
+        ta = defaults.embedded_allocator(defaulted)
+        origin = _Origin(describe(defaulted), "spec.targetAllocator", "spec.config.receivers.prometheus.config", 0)
+        allocator, problems = _allocator_params(ta, params.selector_labels, params.config, options, origin)
+        if allocator is None:
+            return _failed(problems, found.warnings)
+        objects += _allocator_objects(allocator)
+    return Build(
+        objects=_ordered(objects),
+        warnings=tuple(found.warnings),
+        image=params.image,
+        version=options.collector_version,
+        selector=labels.selector_string(params.labels(naming.collector(params.name))),
+        cluster_labels=allocator_cluster_labels(params.namespace, params.name),
+    )
+
+
+def _label_linked(resource: Mapping[str, Any]) -> bool:
+    return bool(((resource.get("metadata") or {}).get("labels") or {}).get(labels.TARGET_ALLOCATOR_LABEL))
+
+
+def build_target_allocator(
+    resource: Mapping[str, Any], options: BuildOptions, collector: Mapping[str, Any] | None = None
+) -> Build:
+    ta = defaults.target_allocator(resource)
+    found = validation.check_target_allocator(ta, has_collector=collector is not None)
+    if found.errors:
+        return _failed(found.errors, found.warnings)
+    selector: dict[str, str] | None = None
+    collector_config: Mapping[str, Any] = {}
+    if collector is not None:
+        linked = defaults.collector(collector)
+        meta = linked.get("metadata") or {}
+        selector = labels.selector_labels(str(meta.get("namespace")), str(meta.get("name")), labels.COLLECTOR_COMPONENT)
+        collector_config = (linked.get("spec") or {}).get("config") or {}
+    origin = _Origin(
+        describe(ta),
+        "spec",
+        f"{describe(collector)}: spec.config.receivers.prometheus.config" if collector is not None else "",
+        len((ta.get("spec") or {}).get("scrapeConfigs") or []),
+    )
+    allocator, problems = _allocator_params(ta, selector, collector_config, options, origin)
+    if allocator is None:
+        return _failed(problems, found.warnings)
+    return Build(
+        objects=_ordered(_allocator_objects(allocator)),
+        warnings=tuple(found.warnings),
+        image=allocator.image,
+        version=__version__,
+        cluster_labels=allocator_cluster_labels(allocator.namespace, allocator.name),
+    )
+
+
+def build(
+    resource: Mapping[str, Any], options: BuildOptions | None = None, *, collector: Mapping[str, Any] | None = None
+) -> Build:
+    """Every object `resource` (an OpenTelemetryCollector v1beta1 or a TargetAllocator v1alpha1, as the API returns
+    it) should consist of; or, when it cannot be built, the problems, each naming the field and the fix.
+
+    `collector` is for a TargetAllocator only: the OpenTelemetryCollector labelled
+    `opentelemetry.io/target-allocator: <its name>` whose pods it serves and whose scrape configs it takes.
+    """
+    options = options or BuildOptions()
+    key = (resource.get("apiVersion"), resource.get("kind"))
+    schema_problems = validate(resource)
+    if schema_problems:
+        return _failed(schema_problems, [])
+    if key == COLLECTOR_API:
+        return build_collector(resource, options)
+    if key == ALLOCATOR_API:
+        return build_target_allocator(resource, options, collector)
+    wanted = f"{COLLECTOR_API[1]} ({COLLECTOR_API[0]}) or {ALLOCATOR_API[1]} ({ALLOCATOR_API[0]})"
+    return _failed([FieldError(describe(resource), "kind", f"otel-operator builds objects only for {wanted}")], [])

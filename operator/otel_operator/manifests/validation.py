@@ -1,0 +1,331 @@
+"""What makes a resource unbuildable (errors) or likely wrong (warnings), beyond its schema (operator reference §6.2).
+
+Errors name the field and say how to fix it; where upstream's webhook has a message for the same rule, ours starts
+with upstream's words so that searching for them finds both. Warnings never stop a build.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from otel_operator.api.validation import FieldError, describe
+from otel_operator.manifests import components, labels
+from otel_operator.manifests.allocator_config import go_duration
+from otel_operator.manifests.collector_config import PROMETHEUS, prometheus_config
+
+SUPPORTED_MODES: Final = ("deployment", "daemonset", "statefulset")
+ALLOCATOR_MODES: Final = ("statefulset", "daemonset")
+_PORT_NAME: Final = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+# Fields the schema accepts that otel-operator does not act on yet: setting them is worth a warning.
+_UNSUPPORTED: Final = (
+    ("autoscaler", "no HorizontalPodAutoscaler is created"),
+    ("ingress", "no Ingress or Route is created"),
+    ("httpRoute", "no HTTPRoute is created"),
+    ("podDisruptionBudget", "no PodDisruptionBudget is created"),
+)
+
+
+class Problems:
+    """Errors and warnings about one resource, collected in the order found."""
+
+    def __init__(self, resource: Mapping[str, Any]) -> None:
+        self.who = describe(resource)
+        self.errors: list[FieldError] = []
+        self.warnings: list[str] = []
+
+    def error(self, field: str, message: str) -> None:
+        self.errors.append(FieldError(self.who, field, message))
+
+    def warn(self, field: str, message: str) -> None:
+        self.warnings.append(str(FieldError(self.who, field, message)))
+
+
+def _is_set(value: Any) -> bool:
+    return value not in (None, {}, [], "", False)
+
+
+# --- collector ------------------------------------------------------------------------------------------------------
+
+
+def _check_pipelines(config: Mapping[str, Any], found: Problems) -> None:
+    """Every component a pipeline names must be defined (a connector may serve as receiver or exporter)."""
+    service = config.get("service") or {}
+    connectors = config.get("connectors") or {}
+    for pipeline_name, pipeline in sorted((service.get("pipelines") or {}).items()):
+        for kind in ("receivers", "processors", "exporters"):
+            defined = config.get(kind) or {}
+            for index, name in enumerate((pipeline or {}).get(kind) or []):
+                if name in defined or (kind != "processors" and name in connectors):
+                    continue
+                found.error(
+                    f"spec.config.service.pipelines.{pipeline_name}.{kind}[{index}]",
+                    f'"{name}" is not defined under spec.config.{kind}'
+                    + (" or spec.config.connectors" if kind != "processors" else "")
+                    + "; define it there or remove it from the pipeline",
+                )
+    for index, name in enumerate(service.get("extensions") or []):
+        if name not in (config.get("extensions") or {}):
+            found.error(
+                f"spec.config.service.extensions[{index}]",
+                f'"{name}" is not defined under spec.config.extensions; define it there or remove it',
+            )
+
+
+def _null_components(config: Mapping[str, Any]) -> list[str]:
+    nulls = []
+    for kind in ("receivers", "exporters", "processors", "extensions", "connectors"):
+        section = config.get(kind)
+        if isinstance(section, Mapping):
+            nulls += [f"{kind}.{name}" for name, conf in section.items() if conf is None]
+    return sorted(nulls)
+
+
+def _check_ports(spec: Mapping[str, Any], found: Problems) -> None:
+    for index, port in enumerate(spec.get("ports") or []):
+        name = str(port.get("name") or "")
+        if not name or len(name) > 15 or not _PORT_NAME.match(name) or "--" in name or not re.search("[a-z]", name):
+            found.error(
+                f"spec.ports[{index}].name",
+                f'"{name}" is not a valid port name: use at most 15 lower-case letters, digits and single dashes, '
+                "with at least one letter, starting and ending with a letter or digit",
+            )
+        number = port.get("port")
+        if not isinstance(number, int) or not 0 < number < 65536:
+            found.error(f"spec.ports[{index}].port", f"{number!r} is not a port number; use 1 to 65535")
+
+
+def _check_mode_fields(spec: Mapping[str, Any], mode: str, found: Problems) -> None:
+    if mode != "statefulset":
+        for key in ("volumeClaimTemplates", "persistentVolumeClaimRetentionPolicy"):
+            if _is_set(spec.get(key)):
+                found.error(
+                    f"spec.{key}",
+                    f"the OpenTelemetry Collector mode is set to {mode}, which does not support the attribute "
+                    f"'{key}'; remove it or use mode statefulset",
+                )
+    for key, only in (("daemonSetUpdateStrategy", "daemonset"), ("deploymentUpdateStrategy", "deployment")):
+        if _is_set(spec.get(key)) and mode != only:
+            found.error(
+                f"spec.{key}",
+                f"the OpenTelemetry Collector mode is set to {mode}, which does not support the attribute "
+                f"'{key}'; remove it or use mode {only}",
+            )
+
+
+def _check_autoscaler(spec: Mapping[str, Any], found: Problems) -> None:
+    autoscaler = spec.get("autoscaler")
+    if not isinstance(autoscaler, Mapping):
+        return
+    low, high, replicas = autoscaler.get("minReplicas"), autoscaler.get("maxReplicas"), spec.get("replicas")
+    if high is None and low is not None:
+        found.error("spec.autoscaler.maxReplicas", "required when spec.autoscaler.minReplicas is set")
+    if high is not None:
+        if high < 1:
+            found.error("spec.autoscaler.maxReplicas", "must be at least 1")
+        if isinstance(replicas, int) and replicas > high:
+            found.error("spec.replicas", f"{replicas} is more than spec.autoscaler.maxReplicas ({high})")
+        if isinstance(low, int) and low > high:
+            found.error("spec.autoscaler.minReplicas", f"{low} is more than spec.autoscaler.maxReplicas ({high})")
+
+
+def _check_durations(spec: Mapping[str, Any], prefix: str, keys: tuple[str, ...], found: Problems) -> None:
+    for key in keys:
+        value = spec.get(key)
+        if value is None:
+            continue
+        try:
+            go_duration(str(value))
+        except ValueError:
+            found.error(f"{prefix}.{key}", f'"{value}" is not a duration; use e.g. 30s or 1m30s')
+
+
+def check_selectors(cr: Mapping[str, Any], prefix: str, found: Problems) -> None:
+    """The troubleshooting guide's pitfall: an absent monitor selector selects no monitors at all."""
+    if not cr.get("enabled"):
+        return
+    for key, kind in (("serviceMonitorSelector", "ServiceMonitor"), ("podMonitorSelector", "PodMonitor")):
+        if cr.get(key) is None:
+            found.warn(
+                f"{prefix}.prometheusCR.{key}",
+                f"is not set, so the target allocator selects no {kind} at all; set it to {{}} to select every "
+                f"{kind}, or to a label selector to select some",
+            )
+
+
+def _prometheus_receiver(config: Mapping[str, Any], found: Problems) -> bool:
+    receivers = config.get("receivers") or {}
+    if PROMETHEUS in receivers:
+        return True
+    named = sorted(n for n in receivers if str(n).startswith(f"{PROMETHEUS}/"))
+    if named:
+        found.error(
+            "spec.config.receivers",
+            'the target allocator requires a receiver named exactly "prometheus", but only named instances were '
+            f'found: {", ".join(named)}; rename one of them to "prometheus"',
+        )
+    else:
+        found.error(
+            "spec.config.receivers.prometheus",
+            "the OpenTelemetry Spec Prometheus configuration is incorrect, no prometheus available as part of the "
+            "configuration; the target allocator feeds a receiver named prometheus: add one (it may be empty, "
+            "prometheus: {}) and use it in a metrics pipeline",
+        )
+    return False
+
+
+def _check_embedded_allocator(spec: Mapping[str, Any], mode: str, config: Mapping[str, Any], found: Problems) -> None:
+    ta = spec.get("targetAllocator") or {}
+    strategy = ta.get("allocationStrategy") or "consistent-hashing"
+    if mode not in ALLOCATOR_MODES:
+        found.error(
+            "spec.mode",
+            f"the OpenTelemetry Collector mode is set to {mode}, which does not support the target allocation "
+            "deployment; use mode statefulset (or daemonset with allocationStrategy per-node), or set "
+            "spec.targetAllocator.enabled to false",
+        )
+    elif mode == "daemonset" and strategy != "per-node":
+        found.error(
+            "spec.targetAllocator.allocationStrategy",
+            "the OpenTelemetry Collector mode is set to daemonset, which must be used with target allocation "
+            f'strategy per-node; "{strategy}" would give some collectors targets on other nodes: set it to per-node',
+        )
+    if strategy == "per-node" and mode != "daemonset":
+        found.error(
+            "spec.targetAllocator.allocationStrategy",
+            "target allocation strategy per-node is only supported in OpenTelemetry Collector mode daemonset; use "
+            "consistent-hashing or least-weighted, or mode daemonset",
+        )
+    has_receiver = _prometheus_receiver(config, found)
+    cr_enabled = bool((ta.get("prometheusCR") or {}).get("enabled"))
+    if has_receiver and not cr_enabled and not prometheus_config(config).get("scrape_configs"):
+        found.error(
+            "spec.config.receivers.prometheus.config.scrape_configs",
+            "either at least one scrape config needs to be defined or PrometheusCR needs to be enabled: the target "
+            "allocator would have nothing to allocate; add a scrape config, or set "
+            "spec.targetAllocator.prometheusCR.enabled: true",
+        )
+    if (ta.get("mtls") or {}).get("enabled"):
+        found.error(
+            "spec.targetAllocator.mtls.enabled",
+            "mutual TLS between the collectors and the target allocator is not supported yet by otel-operator; "
+            "set it to false",
+        )
+    _check_durations(
+        ta, "spec.targetAllocator", ("collectorTargetReloadInterval", "collectorNotReadyGracePeriod"), found
+    )
+    check_selectors(ta.get("prometheusCR") or {}, "spec.targetAllocator", found)
+    if _is_set(ta.get("podDisruptionBudget")):
+        found.warn("spec.targetAllocator.podDisruptionBudget", "not supported yet; no PodDisruptionBudget is created")
+    if ((ta.get("observability") or {}).get("metrics") or {}).get("enableMetrics"):
+        found.warn(
+            "spec.targetAllocator.observability.metrics.enableMetrics",
+            "not supported yet; no ServiceMonitor is created",
+        )
+
+
+def check_collector(resource: Mapping[str, Any]) -> Problems:
+    """An OpenTelemetryCollector (schema-valid, defaults applied): what stops it being built, and what to warn of."""
+    found = Problems(resource)
+    meta = resource.get("metadata") or {}
+    spec = resource.get("spec") or {}
+    config = spec.get("config") or {}
+    mode = str(spec.get("mode") or "deployment")
+    if not meta.get("namespace"):
+        found.error("metadata.namespace", "required; the objects are created in the collector's namespace")
+    if mode == "sidecar":
+        found.error(
+            "spec.mode",
+            "sidecar is not supported yet by otel-operator (sidecars are injected into application pods by a "
+            "webhook, which otel-operator does not run); use deployment, daemonset or statefulset",
+        )
+    elif mode not in SUPPORTED_MODES:
+        found.error("spec.mode", f'"{mode}" is not a mode; use one of {", ".join(SUPPORTED_MODES)}')
+    _check_pipelines(config, found)
+    nulls = _null_components(config)
+    if nulls:
+        found.warn(
+            "spec.config",
+            f"Collector config spec.config has null objects: {', '.join(nulls)}. For compatibility with other "
+            "tooling, such as kustomize and kubectl edit, it is recommended to use empty objects e.g. batch: {}.",
+        )
+    _check_ports(spec, found)
+    _check_mode_fields(spec, mode, found)
+    _check_autoscaler(spec, found)
+    for key, what in _UNSUPPORTED:
+        if _is_set(spec.get(key)):
+            found.warn(f"spec.{key}", f"not supported yet by otel-operator; {what}")
+    if (spec.get("networkPolicy") or {}).get("enabled"):
+        found.warn("spec.networkPolicy.enabled", "not supported yet by otel-operator; no NetworkPolicy is created")
+    if ((spec.get("observability") or {}).get("metrics") or {}).get("enableMetrics"):
+        found.warn(
+            "spec.observability.metrics.enableMetrics",
+            "not supported yet by otel-operator; no ServiceMonitor is created",
+        )
+    linked = (meta.get("labels") or {}).get(labels.TARGET_ALLOCATOR_LABEL)
+    embedded = bool((spec.get("targetAllocator") or {}).get("enabled"))
+    if linked:
+        _prometheus_receiver(config, found)
+        if embedded:
+            found.warn(
+                "spec.targetAllocator.enabled",
+                f'ignored: the label {labels.TARGET_ALLOCATOR_LABEL}="{linked}" makes the collector use the '
+                f'TargetAllocator "{linked}" instead; remove the label or set enabled to false',
+            )
+    elif embedded:
+        _check_embedded_allocator(spec, mode, config, found)
+    if not found.errors:
+        try:
+            components.ports(config)
+        except components.ComponentError as err:
+            found.error(f"spec.config.{err.path}", err.message)
+    return found
+
+
+def check_target_allocator(resource: Mapping[str, Any], has_collector: bool) -> Problems:
+    """A TargetAllocator (schema-valid, defaults applied)."""
+    found = Problems(resource)
+    meta = resource.get("metadata") or {}
+    spec = resource.get("spec") or {}
+    if not meta.get("namespace"):
+        found.error("metadata.namespace", "required; the objects are created in the allocator's namespace")
+    if (spec.get("mtls") or {}).get("enabled"):
+        found.error(
+            "spec.mtls.enabled",
+            "mutual TLS between the collectors and the target allocator is not supported yet; set it to false",
+        )
+    _check_durations(spec, "spec", ("collectorNotReadyGracePeriod",), found)
+    check_selectors(spec.get("prometheusCR") or {}, "spec", found)
+    if not has_collector:
+        found.warn(
+            "metadata.name",
+            f"no collector uses this allocator: label an OpenTelemetryCollector in the namespace with "
+            f"{labels.TARGET_ALLOCATOR_LABEL}={meta.get('name')}; until then it considers every pod in its namespace "
+            "a collector",
+        )
+    for key in ("podDisruptionBudget",):
+        if _is_set(spec.get(key)):
+            found.warn(f"spec.{key}", "not supported yet; no PodDisruptionBudget is created")
+    if (spec.get("networkPolicy") or {}).get("enabled"):
+        found.warn("spec.networkPolicy.enabled", "not supported yet; no NetworkPolicy is created")
+    return found
+
+
+def validate_update(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[FieldError]:
+    """What an update of an OpenTelemetryCollector may not change (the rules that need the old object)."""
+    if new.get("kind") != "OpenTelemetryCollector":
+        return []
+    old_mode = str((old.get("spec") or {}).get("mode") or "deployment")
+    new_mode = str((new.get("spec") or {}).get("mode") or "deployment")
+    if old_mode == new_mode:
+        return []
+    return [
+        FieldError(
+            describe(new),
+            "spec.mode",
+            f"the OpenTelemetry Collector mode is set to {old_mode}, which does not support modification; set it "
+            f"back to {old_mode}, or delete the collector and create it again with mode {new_mode}",
+        )
+    ]
