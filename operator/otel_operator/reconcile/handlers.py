@@ -1,19 +1,36 @@
 """kopf handlers for OpenTelemetryCollector.
 
-Thin on purpose: they read the event, call pure code, and write the result back. Registration goes into a
-registry the caller owns, so an operator (or a test) can build its own without module-level state.
+Thin on purpose: they read the event, call `reconcile.collector` (which calls the pure builders), and write the
+status back. Registration goes into a registry the caller owns, so an operator (or a test) can build its own
+without module-level state.
+
+Triggers: the resource's create/update/resume; any event on one of its children (drift: a child edited or deleted
+by hand, or a workload's pods becoming ready), found through the owner-uid label; and a slow timer as a safety net.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+import orjson
+
+from otel_operator.manifests import BuildOptions
+from otel_operator.reconcile.collector import Locks, Outcome, reconcile
+from otel_operator.reconcile.desired import OWNER_UID_LABEL, status_changed
+from otel_operator.reconcile.kube import KINDS, Kube, KubeError
+from otel_operator.reconcile.login import api_client
 
 GROUP, VERSION, PLURAL = "opentelemetry.io", "v1beta1", "opentelemetrycollectors"
 # kopf keeps its bookkeeping in annotations under our own prefix: our status schema is closed, so the API server
 # would prune a `status.kopf` stanza and kopf would lose track of what it had handled.
 STORAGE_PREFIX = "otel-operator.opentelemetry.io"
+SAFETY_NET_INTERVAL = 300.0  # seconds between reconciles of an otherwise quiet resource
+
+log = logging.getLogger("otel_operator.reconcile")
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -21,22 +38,129 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=STORAGE_PREFIX, key="last-handled-configuration"
     )
-    settings.posting.level = 20  # INFO and above become Kubernetes Events
+    settings.posting.level = logging.WARNING  # our own Events say what matters; kopf's INFO chatter would flood
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
 
 
-def observe_collector(meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
-    """Record that this generation of the spec was seen."""
-    patch.status["observedGeneration"] = meta.get("generation")
+@dataclass
+class Context:
+    """What the handlers share: the API client (made at start-up), per-owner locks, and which uid is which."""
+
+    options: BuildOptions
+    kubeconfig: str | None = None
+    kube: Kube | None = None
+    locks: Locks = field(default_factory=Locks)
+    owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # uid → (namespace, name)
+
+    def client(self) -> Kube:
+        if self.kube is None:
+            raise kopf.TemporaryError("the Kubernetes client is not ready yet", delay=1)
+        return self.kube
 
 
-def register(registry: kopf.OperatorRegistry) -> kopf.OperatorRegistry:
-    for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
-        decorator(GROUP, VERSION, PLURAL, id="observe", registry=registry)(observe_collector)
+def _report(body: kopf.Body, outcome: Outcome) -> None:
+    if outcome.problems:
+        kopf.warn(body, reason="InvalidSpec", message="; ".join(outcome.problems)[:1000])
+    for warning in outcome.warnings:
+        kopf.warn(body, reason="ConfigurationWarning", message=warning[:1000])
+    if outcome.sync is not None and outcome.sync.writes:
+        s = outcome.sync
+        kopf.info(
+            body,
+            reason="Reconciled",
+            message=f"created {len(s.created)}, updated {len(s.updated)}, deleted {len(s.deleted)} object(s)",
+        )
+
+
+def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kopf.OperatorRegistry:
+    ctx = ctx or Context(BuildOptions())
 
     @kopf.on.startup(registry=registry)
-    def _settings(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure(settings)
+        ctx.kube = Kube(await api_client(ctx.kubeconfig))
+
+    @kopf.on.cleanup(registry=registry)
+    async def _cleanup(**_: Any) -> None:
+        if ctx.kube is not None:
+            await ctx.kube.api.close()
+
+    async def on_spec(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
+        """The resource was created, changed, or found at start-up: reconcile it and record the status."""
+        uid = str(meta["uid"])
+        ctx.owners[uid] = (str(meta.get("namespace")), str(meta.get("name")))
+        plain = orjson.loads(orjson.dumps(dict(body)))  # kopf's Body is a view; the builders take plain data
+        async with ctx.locks.of(uid):
+            outcome = await reconcile(ctx.client(), plain, ctx.options)
+        patch.status.update(outcome.status)
+        _report(body, outcome)
+
+    for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
+        decorator(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)(on_spec)
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, id="cluster-scoped-children", registry=registry)
+    async def _on_delete(meta: kopf.Meta, **_: Any) -> None:
+        """Namespaced children go with the resource (owner references); cluster-scoped ones must be deleted here."""
+        uid = str(meta["uid"])
+        kube = ctx.client()
+        ctx.owners.pop(uid, None)  # no drift repair from now on: it would recreate what is deleted here
+        async with ctx.locks.of(uid):  # and none still running
+            for kind in ("ClusterRoleBinding", "ClusterRole"):
+                k = KINDS[kind]
+                for item in await kube.list(k.collection(None), f"{OWNER_UID_LABEL}={uid}"):
+                    await kube.delete({**item, "kind": kind})
+        ctx.locks.forget(uid)
+
+    async def again(uid: str) -> None:
+        """Reconcile the owner of a child that changed, outside kopf's own handling of the owner."""
+        where = ctx.owners.get(uid)
+        if where is None:  # not seen yet (the resume handler will get to it) or already gone
+            return
+        kube = ctx.client()
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{where[0]}/{PLURAL}/{where[1]}"
+        async with ctx.locks.of(uid):
+            owner = await kube.get(path)  # read under the lock: a deletion may have begun meanwhile
+            if uid not in ctx.owners or owner is None or owner["metadata"].get("deletionTimestamp"):
+                return
+            outcome = await reconcile(kube, owner, ctx.options)
+        if status_changed(owner.get("status"), outcome.status):
+            try:
+                await kube.request(
+                    "PATCH",
+                    f"{path}/status",
+                    body={"status": outcome.status},
+                    content_type="application/merge-patch+json",
+                )
+            except KubeError as err:
+                if err.status != 404:  # 404: deleted meanwhile, nothing to report on
+                    log.warning("could not write the status of %s/%s: %s", where[0], where[1], err)
+        if outcome.sync is not None and outcome.sync.writes:
+            log.info("repaired %s/%s: %s", where[0], where[1], outcome.sync)
+
+    async def on_child(labels: Mapping[str, str], **_: Any) -> None:
+        await again(labels[OWNER_UID_LABEL])
+
+    for kind_name, kind in KINDS.items():
+        kopf.on.event(
+            kind.group,
+            kind.version,
+            kind.plural,
+            id=f"drift-{kind_name}",
+            labels={OWNER_UID_LABEL: kopf.PRESENT},
+            registry=registry,
+        )(on_child)
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        PLURAL,
+        id="safety-net",
+        interval=SAFETY_NET_INTERVAL,
+        idle=SAFETY_NET_INTERVAL,
+        registry=registry,
+    )
+    async def _safety_net(meta: kopf.Meta, **_: Any) -> None:
+        await again(str(meta["uid"]))
 
     return registry

@@ -6,6 +6,7 @@ process run operators against different clusters (the tests do) and resolves rel
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,29 @@ def register_login(registry: kopf.OperatorRegistry, kubeconfig: str | None) -> N
         raise kopf.LoginError(
             "no Kubernetes credentials: not in a cluster, no --kubeconfig, no $KUBECONFIG, no ~/.kube/config"
         )
+
+
+DEFAULT_KUBECONFIG = os.path.expanduser("~/.kube/config")
+
+
+async def _exists(path: str) -> bool:
+    found: bool = await asyncio.to_thread(Path(path).is_file)
+    return found
+
+
+async def api_client(kubeconfig: str | None) -> Any:
+    """A kubernetes-asyncio ApiClient with the same credentials the login handler picks, in the same order."""
+    from kubernetes_asyncio import client, config
+
+    cfg = client.Configuration()
+    env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+    default = DEFAULT_KUBECONFIG
+    if kubeconfig:
+        await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    elif env or await _exists(default):
+        await config.load_kube_config(config_file=env or default, client_configuration=cfg)
+    else:
+        raise kopf.LoginError("no Kubernetes credentials: not in a cluster, no --kubeconfig, no $KUBECONFIG")
+    return client.ApiClient(configuration=cfg)

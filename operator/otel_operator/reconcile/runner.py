@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import kopf
 
-from otel_operator.reconcile.handlers import register
+from otel_operator.manifests import DEFAULT_ALLOCATOR_IMAGE, DEFAULT_COLLECTOR_IMAGE, BuildOptions
+from otel_operator.reconcile.handlers import Context, register
 from otel_operator.reconcile.login import register_login
 
 
@@ -21,6 +22,9 @@ class OperatorOptions:
     liveness: str | None = None  # e.g. http://0.0.0.0:8080/healthz
     log_format: str = "plain"
     verbose: bool = False
+    collector_image: str = DEFAULT_COLLECTOR_IMAGE  # when a resource names none
+    allocator_image: str = DEFAULT_ALLOCATOR_IMAGE  # the image running `otel-operator allocator`
+    allocator_rbac: bool = True  # create the allocator's ClusterRole and binding
 
 
 def configure_logging(opts: OperatorOptions) -> None:
@@ -33,7 +37,10 @@ async def run_operator(
     stop_flag: asyncio.Event | threading.Event | None = None,
     ready_flag: asyncio.Event | threading.Event | None = None,
 ) -> None:
-    registry = register(kopf.OperatorRegistry())
+    options = BuildOptions(
+        collector_image=opts.collector_image, allocator_image=opts.allocator_image, allocator_rbac=opts.allocator_rbac
+    )
+    registry = register(kopf.OperatorRegistry(), Context(options, kubeconfig=opts.kubeconfig))
     register_login(registry, opts.kubeconfig)
     await kopf.operator(
         registry=registry,

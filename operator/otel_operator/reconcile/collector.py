@@ -1,0 +1,162 @@
+"""Reconcile one OpenTelemetryCollector (or TargetAllocator): desired objects from the pure builders, then make the
+cluster match — create what is missing, re-apply what drifted, prune what is no longer wanted — and compute the
+status. Level-triggered and idempotent: when everything is already as desired, nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from otel_operator.api.validation import FieldError
+from otel_operator.manifests import BuildOptions, build
+from otel_operator.reconcile.desired import (
+    OWNER_UID_LABEL,
+    ObjKey,
+    condition,
+    covers,
+    key_of,
+    owned,
+    ready_condition,
+    replicas_of,
+    to_prune,
+)
+from otel_operator.reconcile.kube import KINDS, Kube, item_path
+
+log = logging.getLogger("otel_operator.reconcile")
+
+WORKLOAD_KINDS = ("StatefulSet", "Deployment", "DaemonSet")
+UNMANAGED = "managementState is unmanaged: the operator changes nothing"
+
+
+@dataclass(slots=True)
+class SyncResult:
+    created: list[ObjKey] = field(default_factory=list)
+    updated: list[ObjKey] = field(default_factory=list)
+    unchanged: list[ObjKey] = field(default_factory=list)
+    deleted: list[ObjKey] = field(default_factory=list)
+    live: dict[ObjKey, dict[str, Any]] = field(default_factory=dict)  # after the sync, what the API returned
+
+    @property
+    def writes(self) -> int:
+        return len(self.created) + len(self.updated) + len(self.deleted)
+
+
+async def children(kube: Kube, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every object carrying the owner's uid label, of every kind the operator writes."""
+    meta = owner["metadata"]
+    selector = f"{OWNER_UID_LABEL}={meta['uid']}"
+    found: list[dict[str, Any]] = []
+    for kind_name, kind in KINDS.items():
+        for item in await kube.list(kind.collection(meta.get("namespace")), selector):
+            found.append({**item, "kind": kind_name, "apiVersion": kind.api_version})
+    return found
+
+
+async def sync(
+    kube: Kube, owner: Mapping[str, Any], objects: Sequence[Mapping[str, Any]], *, versioned_prefix: str | None
+) -> SyncResult:
+    """Make the owner's children exactly `objects` (in their order), writing only where something differs."""
+    result = SyncResult()
+    desired = [owned(obj, owner) for obj in objects]
+    for obj in desired:
+        key = key_of(obj)
+        live = await kube.get(item_path(obj))
+        if live is not None and covers(live, obj):
+            result.unchanged.append(key)
+            result.live[key] = live
+            continue
+        result.live[key] = await kube.apply(obj)
+        (result.created if live is None else result.updated).append(key)
+    keep = int(((owner.get("spec") or {}).get("configVersions")) or 3)
+    live_children = await children(kube, owner)
+    for stale in to_prune(live_children, desired, versioned_prefix=versioned_prefix, keep_versions=keep):
+        await kube.delete(stale)
+        result.deleted.append(key_of(stale))
+    return result
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _problem_text(problem: FieldError) -> str:
+    return f"{problem.field}: {problem.message}" if problem.field else problem.message
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a reconcile decided: the status to write, and what to tell the user."""
+
+    status: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    sync: SyncResult | None = None
+
+
+async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions) -> Outcome:
+    meta = owner["metadata"]
+    spec = owner.get("spec") or {}
+    previous = list(((owner.get("status") or {}).get("conditions")) or [])
+    generation = meta.get("generation")
+    stamp = now()
+    status: dict[str, Any] = {"observedGeneration": generation}
+    if spec.get("managementState") == "unmanaged":
+        status["conditions"] = [
+            condition(previous, "Ready", "Unknown", "Unmanaged", UNMANAGED, now=stamp, generation=generation)
+        ]  # fmt: skip
+        return Outcome(status)
+    built = build(owner, options)
+    problems = [_problem_text(p) for p in built.problems]
+    warnings = list(built.warnings)
+    conditions: list[dict[str, Any]] = []
+    if problems:  # nothing is applied: the children stay as the last valid spec left them
+        conditions.append(ready_condition(previous, problems, None, now=stamp, generation=generation))
+        status["conditions"] = [*conditions, _warnings_condition(previous, warnings, now=stamp, generation=generation)]
+        return Outcome(status, problems, warnings)
+    name = meta["name"]
+    result = await sync(kube, owner, built.objects, versioned_prefix=f"{name}-collector-")
+    workload = next((o for k, o in result.live.items() if k[0] in WORKLOAD_KINDS), None)
+    conditions.append(ready_condition(previous, [], workload, now=stamp, generation=generation))
+    conditions.append(_warnings_condition(previous, warnings, now=stamp, generation=generation))
+    status["conditions"] = conditions
+    if workload is not None and workload.get("kind") != "DaemonSet":
+        want, ready = replicas_of(workload)
+        status["scale"] = {
+            "replicas": want,
+            "selector": built.selector,
+            "statusReplicas": f"{ready}/{want}",
+        }
+    if built.version:
+        status["version"] = built.version
+    if built.image:
+        status["image"] = built.image
+    return Outcome(status, problems, warnings, result)
+
+
+def _warnings_condition(
+    previous: Sequence[Mapping[str, Any]], warnings: Sequence[str], *, now: str, generation: int | None
+) -> dict[str, Any]:
+    if warnings:
+        message = "; ".join(warnings)
+        return condition(
+            previous, "ConfigurationWarning", "True", "SeeMessage", message, now=now, generation=generation
+        )
+    return condition(previous, "ConfigurationWarning", "False", "None", "", now=now, generation=generation)
+
+
+class Locks:
+    """One lock per owner: a spec change and a drift event for the same resource never reconcile at once."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def of(self, uid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    def forget(self, uid: str) -> None:
+        self._locks.pop(uid, None)

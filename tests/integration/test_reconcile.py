@@ -1,0 +1,269 @@
+"""`otel-operator run` reconciles an OpenTelemetryCollector into its objects on a real kube-apiserver with
+kube-controller-manager: creation with names, labels and owners; config edits roll a new ConfigMap; drift is
+repaired; disabling the allocator prunes it; an invalid resource gets a condition and an Event and nothing else;
+`kubectl scale` works; deleting the resource collects everything."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.api_client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from otel_operator.manifests import BuildOptions
+from otel_operator.reconcile.collector import reconcile
+from otel_operator.reconcile.desired import OWNER_UID_LABEL
+from otel_operator.reconcile.kube import Kube
+from tests.integration.conftest import ROOT, ensure_namespace, wait_for
+
+pytestmark = pytest.mark.integration
+
+NS = "reconcile-test"
+GROUP, VERSION, PLURAL = "opentelemetry.io", "v1beta1", "opentelemetrycollectors"
+MERGE = "application/merge-patch+json"
+CLUSTER_ROLE = f"otel-operator:targetallocator:{NS}:guide"
+
+
+def guide_collector(name: str = "guide") -> dict[str, Any]:
+    docs = yaml.safe_load_all((ROOT / "examples" / "troubleshooting-guide.yaml").read_text())
+    collector = next(d for d in docs if d["kind"] == "OpenTelemetryCollector")
+    collector["metadata"] = {"name": name, "namespace": NS}
+    collector["spec"]["targetAllocator"].pop("serviceAccount")  # let the operator create the allocator's
+    return collector
+
+
+@pytest.fixture
+async def objects(api: ApiClient, operator: None) -> AsyncIterator[client.CustomObjectsApi]:
+    await ensure_namespace(api, NS)
+    custom = client.CustomObjectsApi(api)
+    yield custom
+    listed = await custom.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL)
+    for item in listed["items"]:
+        try:
+            await custom.delete_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, item["metadata"]["name"])
+        except ApiException as err:
+            if err.status != 404:
+                raise
+
+    async def gone() -> bool:
+        return not (await custom.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL))["items"]
+
+    await wait_for(gone, within=30, what="collectors deleted")
+
+
+async def read(api: ApiClient, kind: str, name: str) -> Any:
+    core, apps, rbac = client.CoreV1Api(api), client.AppsV1Api(api), client.RbacAuthorizationV1Api(api)
+    readers = {
+        "StatefulSet": lambda: apps.read_namespaced_stateful_set(name, NS),
+        "Deployment": lambda: apps.read_namespaced_deployment(name, NS),
+        "Service": lambda: core.read_namespaced_service(name, NS),
+        "ConfigMap": lambda: core.read_namespaced_config_map(name, NS),
+        "ServiceAccount": lambda: core.read_namespaced_service_account(name, NS),
+        "ClusterRole": lambda: rbac.read_cluster_role(name),
+        "ClusterRoleBinding": lambda: rbac.read_cluster_role_binding(name),
+    }
+    try:
+        return await readers[kind]()
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+
+
+async def collector_config_maps(api: ApiClient, name: str) -> list[str]:
+    listed = await client.CoreV1Api(api).list_namespaced_config_map(NS)
+    return sorted(c.metadata.name for c in listed.items if c.metadata.name.startswith(f"{name}-collector-"))
+
+
+async def created(api: ApiClient, custom: client.CustomObjectsApi, body: dict[str, Any]) -> dict[str, Any]:
+    await custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, body)
+    name = body["metadata"]["name"]
+
+    async def reconciled() -> dict[str, Any] | None:
+        obj: dict[str, Any] = await custom.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, name)
+        status = obj.get("status") or {}
+        conditions = {c["type"]: c for c in status.get("conditions") or []}
+        done = status.get("observedGeneration") == obj["metadata"]["generation"] and "Ready" in conditions
+        return obj if done else None
+
+    found: dict[str, Any] = await wait_for(reconciled, within=30, what=f"{name} reconciled")
+    return found
+
+
+async def test_statefulset_with_allocator_consists_of_upstreams_objects(
+    api: ApiClient, objects: client.CustomObjectsApi
+) -> None:
+    owner = await created(api, objects, guide_collector())
+    uid = owner["metadata"]["uid"]
+    expected = {
+        "StatefulSet": "guide-collector",
+        "ServiceAccount": "guide-collector",
+        "Service": "guide-collector-monitoring",
+        "Deployment": "guide-targetallocator",
+        "ConfigMap": "guide-targetallocator",
+    }
+    for kind, name in expected.items():
+        obj = await wait_for(lambda k=kind, n=name: read(api, k, n), within=20, what=f"{kind} {name}")
+        refs = obj.metadata.owner_references or []
+        assert [(r.kind, r.name, r.uid, r.controller) for r in refs] == [("OpenTelemetryCollector", "guide", uid, True)]
+        assert obj.metadata.labels[OWNER_UID_LABEL] == uid
+    for name in ("guide-collector", "guide-collector-headless", "guide-targetallocator"):
+        assert await read(api, "Service", name) is not None, name
+    sts = await read(api, "StatefulSet", "guide-collector")
+    labels = sts.spec.template.metadata.labels
+    assert labels["app.kubernetes.io/component"] == "opentelemetry-collector"
+    assert labels["app.kubernetes.io/instance"] == f"{NS}.guide"
+    assert labels["app.kubernetes.io/managed-by"] == "opentelemetry-operator"
+    # the collector's prometheus receiver now asks the allocator
+    [config_map] = await collector_config_maps(api, "guide")
+    config = yaml.safe_load((await read(api, "ConfigMap", config_map)).data["collector.yaml"])
+    receiver = config["receivers"]["prometheus"]
+    assert receiver["target_allocator"]["endpoint"] == "http://guide-targetallocator:80"
+    assert "scrape_configs" not in receiver.get("config", {})
+    # the allocator's own permissions, cluster-scoped, found by label
+    role = await read(api, "ClusterRole", CLUSTER_ROLE)
+    assert role is not None
+    assert role.metadata.labels[OWNER_UID_LABEL] == uid
+    # the status
+    conditions = {c["type"]: c for c in owner["status"]["conditions"]}
+    assert conditions["Ready"]["status"] == "False"  # no kubelet here: the pods never become ready
+    assert owner["status"]["image"]
+
+
+async def test_a_reconcile_that_finds_everything_as_desired_writes_nothing(
+    api: ApiClient, objects: client.CustomObjectsApi
+) -> None:
+    owner = await created(api, objects, guide_collector("steady"))
+    await wait_for(lambda: read(api, "Deployment", "steady-targetallocator"), within=20, what="allocator deployment")
+    outcome = await reconcile(Kube(api), owner, BuildOptions())
+    assert outcome.sync is not None
+    assert (outcome.sync.created, outcome.sync.updated, outcome.sync.deleted) == ([], [], [])
+    assert len(outcome.sync.unchanged) >= 9
+
+
+async def test_config_edit_rolls_a_new_config_map_and_the_pods(
+    api: ApiClient, objects: client.CustomObjectsApi
+) -> None:
+    await created(api, objects, guide_collector("edited"))
+    before_maps = await wait_for(lambda: collector_config_maps(api, "edited"), within=20, what="config map")
+    sts = await read(api, "StatefulSet", "edited-collector")
+    before_annotations = dict(sts.spec.template.metadata.annotations or {})
+    body = guide_collector("edited")
+    body["spec"]["config"]["exporters"]["debug"]["verbosity"] = "basic"
+    await objects.patch_namespaced_custom_object(
+        GROUP, VERSION, NS, PLURAL, "edited", {"spec": {"config": body["spec"]["config"]}}, _content_type=MERGE
+    )
+
+    async def rolled() -> bool:
+        maps = await collector_config_maps(api, "edited")
+        current = await read(api, "StatefulSet", "edited-collector")
+        return len(maps) == 2 and dict(current.spec.template.metadata.annotations or {}) != before_annotations
+
+    await wait_for(rolled, within=20, what="a new ConfigMap and a new pod-template annotation")
+    assert set(before_maps) < set(await collector_config_maps(api, "edited"))  # the old version is kept
+
+
+async def test_drift_is_repaired(api: ApiClient, objects: client.CustomObjectsApi) -> None:
+    await created(api, objects, guide_collector("drift"))
+    await wait_for(lambda: read(api, "Service", "drift-targetallocator"), within=20, what="allocator service")
+    await client.CoreV1Api(api).delete_namespaced_service("drift-targetallocator", NS)
+    apps = client.AppsV1Api(api)
+    await apps.patch_namespaced_stateful_set("drift-collector", NS, {"spec": {"replicas": 5}})
+
+    async def repaired() -> bool:
+        service = await read(api, "Service", "drift-targetallocator")
+        sts = await read(api, "StatefulSet", "drift-collector")
+        return service is not None and sts.spec.replicas == 1
+
+    await wait_for(repaired, within=20, what="the deleted Service back and the StatefulSet's replicas restored")
+
+
+async def test_disabling_the_allocator_prunes_it(api: ApiClient, objects: client.CustomObjectsApi) -> None:
+    await created(api, objects, guide_collector("prune"))
+    role = f"otel-operator:targetallocator:{NS}:prune"
+    await wait_for(lambda: read(api, "ClusterRole", role), within=20, what="allocator ClusterRole")
+    await objects.patch_namespaced_custom_object(
+        GROUP, VERSION, NS, PLURAL, "prune", {"spec": {"targetAllocator": {"enabled": False}}}, _content_type=MERGE
+    )
+
+    async def pruned() -> bool:
+        leftovers = [
+            await read(api, "Deployment", "prune-targetallocator"),
+            await read(api, "Service", "prune-targetallocator"),
+            await read(api, "ConfigMap", "prune-targetallocator"),
+            await read(api, "ClusterRole", role),
+            await read(api, "ClusterRoleBinding", role),
+        ]
+        return all(x is None for x in leftovers)
+
+    await wait_for(pruned, within=20, what="the allocator's objects gone")
+    assert await read(api, "StatefulSet", "prune-collector") is not None
+
+
+async def test_an_invalid_resource_gets_a_condition_and_an_event_and_nothing_else(
+    api: ApiClient, objects: client.CustomObjectsApi
+) -> None:
+    body = guide_collector("invalid")
+    body["spec"]["mode"] = "deployment"  # the allocator needs a statefulset or a daemonset
+    owner = await created(api, objects, body)
+    ready = next(c for c in owner["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "statefulset" in ready["message"]
+
+    async def warned() -> list[Any]:
+        events = await client.CoreV1Api(api).list_namespaced_event(
+            NS, field_selector="involvedObject.name=invalid,reason=InvalidSpec"
+        )
+        return [e for e in events.items if e.type == "Warning"]
+
+    await wait_for(warned, within=20, what="a Warning Event")
+    for kind, name in (("Deployment", "invalid-collector"), ("Deployment", "invalid-targetallocator")):
+        assert await read(api, kind, name) is None
+    assert await collector_config_maps(api, "invalid") == []
+
+
+async def test_kubectl_scale_sets_the_statefulsets_replicas(api: ApiClient, objects: client.CustomObjectsApi) -> None:
+    body = copy.deepcopy(guide_collector("scaled"))
+    await created(api, objects, body)
+    await objects.patch_namespaced_custom_object_scale(
+        GROUP, VERSION, NS, PLURAL, "scaled", {"spec": {"replicas": 3}}, _content_type=MERGE
+    )
+
+    async def scaled() -> bool:
+        sts = await read(api, "StatefulSet", "scaled-collector")
+        obj = await objects.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "scaled")
+        scale = (obj.get("status") or {}).get("scale") or {}
+        return sts is not None and sts.spec.replicas == 3 and scale.get("replicas") == 3
+
+    await wait_for(scaled, within=20, what="3 replicas in the StatefulSet and in status.scale")
+    scale = await objects.get_namespaced_custom_object_scale(GROUP, VERSION, NS, PLURAL, "scaled")
+    assert scale["status"]["selector"].startswith("app.kubernetes.io/component=opentelemetry-collector")
+
+
+async def test_deleting_the_resource_collects_everything(api: ApiClient, objects: client.CustomObjectsApi) -> None:
+    await created(api, objects, guide_collector("doomed"))
+    role = f"otel-operator:targetallocator:{NS}:doomed"
+    await wait_for(lambda: read(api, "StatefulSet", "doomed-collector"), within=20, what="statefulset")
+    await objects.delete_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "doomed")
+
+    async def leftovers() -> list[str]:
+        found = {
+            "StatefulSet": await read(api, "StatefulSet", "doomed-collector"),
+            "Deployment": await read(api, "Deployment", "doomed-targetallocator"),
+            "ClusterRole": await read(api, "ClusterRole", role),
+            "ClusterRoleBinding": await read(api, "ClusterRoleBinding", role),
+        }
+        return [kind for kind, obj in found.items() if obj is not None] + await collector_config_maps(api, "doomed")
+
+    async def collected() -> bool:
+        return not await leftovers()
+
+    try:
+        await wait_for(collected, within=60, what="garbage collection of every child")
+    except AssertionError:
+        raise AssertionError(f"left behind: {await leftovers()}") from None
