@@ -267,3 +267,14 @@ async def test_deleting_the_resource_collects_everything(api: ApiClient, objects
         await wait_for(collected, within=60, what="garbage collection of every child")
     except AssertionError:
         raise AssertionError(f"left behind: {await leftovers()}") from None
+
+
+async def test_the_mode_cannot_change(api: ApiClient, objects: client.CustomObjectsApi) -> None:
+    await created(api, objects, guide_collector("fixed-mode"))
+    with pytest.raises(ApiException) as refused:
+        await objects.patch_namespaced_custom_object(
+            GROUP, VERSION, NS, PLURAL, "fixed-mode", {"spec": {"mode": "daemonset"}}, _content_type=MERGE
+        )
+    assert refused.value.status == 422
+    assert "spec.mode is immutable" in refused.value.body
+    assert await read(api, "StatefulSet", "fixed-mode-collector") is not None

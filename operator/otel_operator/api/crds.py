@@ -243,9 +243,16 @@ def collector_spec() -> Schema:
     return obj(
         {
             **common_fields(),
-            "mode": string(
-                "How the collector is deployed.", enum=["daemonset", "deployment", "sidecar", "statefulset"]
-            ),
+            "mode": {
+                **string("How the collector is deployed.", enum=["daemonset", "deployment", "sidecar", "statefulset"]),
+                # enforced by the API server (CEL transition rule), so no webhook is needed for it
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "self == oldSelf",
+                        "message": "spec.mode is immutable; create a new OpenTelemetryCollector with the other mode",
+                    }
+                ],
+            },
             "upgradeStrategy": string(enum=["automatic", "none"]),
             "config": _collector_config(),
             "configVersions": integer("How many versioned ConfigMaps to keep.", minimum=1, default=3),
