@@ -278,3 +278,33 @@ async def test_the_mode_cannot_change(api: ApiClient, objects: client.CustomObje
     assert refused.value.status == 422
     assert "spec.mode is immutable" in refused.value.body
     assert await read(api, "StatefulSet", "fixed-mode-collector") is not None
+
+
+async def test_a_standalone_target_allocator_serves_the_collector_labelled_with_its_name(
+    api: ApiClient, objects: client.CustomObjectsApi
+) -> None:
+    docs = list(yaml.safe_load_all((ROOT / "tests" / "data" / "render" / "targetallocator.input.yaml").read_text()))
+    allocator, collector = docs
+    for doc in docs:
+        doc["metadata"]["namespace"] = NS
+    await objects.create_namespaced_custom_object(GROUP, "v1alpha1", NS, "targetallocators", allocator)
+    try:
+        await created(api, objects, collector)
+
+        async def allocator_config() -> dict[str, Any] | None:
+            cm = await read(api, "ConfigMap", "shared-targetallocator")
+            return yaml.safe_load(cm.data["targetallocator.yaml"]) if cm is not None else None
+
+        config = await wait_for(allocator_config, within=20, what="the TargetAllocator's ConfigMap")
+        jobs = {job["job_name"] for job in config["config"]["scrape_configs"]}
+        assert jobs == {"static-app", "from-collector"}  # its own and the labelled collector's
+        assert config["collector_selector"]["matchlabels"]["app.kubernetes.io/instance"] == f"{NS}.scrapers"
+        deployment = await wait_for(lambda: read(api, "Deployment", "shared-targetallocator"), within=20, what="ta")
+        [ref] = deployment.metadata.owner_references
+        assert (ref.kind, ref.name) == ("TargetAllocator", "shared")
+        [config_map] = await collector_config_maps(api, "scrapers")
+        collector_yaml = yaml.safe_load((await read(api, "ConfigMap", config_map)).data["collector.yaml"])
+        endpoint = collector_yaml["receivers"]["prometheus"]["target_allocator"]["endpoint"]
+        assert endpoint == "http://shared-targetallocator:80"
+    finally:
+        await objects.delete_namespaced_custom_object(GROUP, "v1alpha1", NS, "targetallocators", "shared")

@@ -14,6 +14,7 @@ from typing import Any
 
 from otel_operator.api.validation import FieldError
 from otel_operator.manifests import BuildOptions, build
+from otel_operator.manifests.labels import TARGET_ALLOCATOR_LABEL
 from otel_operator.reconcile.desired import (
     OWNER_UID_LABEL,
     ObjKey,
@@ -98,7 +99,19 @@ class Outcome:
     sync: SyncResult | None = None
 
 
+async def linked_collector(kube: Kube, allocator: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The OpenTelemetryCollector a TargetAllocator serves: the one labelled with the allocator's name."""
+    meta = allocator["metadata"]
+    path = f"/apis/opentelemetry.io/v1beta1/namespaces/{meta['namespace']}/opentelemetrycollectors"
+    found = await kube.list(path, f"{TARGET_ALLOCATOR_LABEL}={meta['name']}")
+    if not found:
+        return None
+    first = sorted(found, key=lambda c: str(c["metadata"]["name"]))[0]  # several: the first by name, always
+    return {**first, "apiVersion": "opentelemetry.io/v1beta1", "kind": "OpenTelemetryCollector"}
+
+
 async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions) -> Outcome:
+    """Reconcile an OpenTelemetryCollector, or a TargetAllocator (with the collector labelled to use it)."""
     meta = owner["metadata"]
     spec = owner.get("spec") or {}
     previous = list(((owner.get("status") or {}).get("conditions")) or [])
@@ -110,7 +123,8 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
             condition(previous, "Ready", "Unknown", "Unmanaged", UNMANAGED, now=stamp, generation=generation)
         ]  # fmt: skip
         return Outcome(status)
-    built = build(owner, options)
+    is_allocator = owner.get("kind") == "TargetAllocator"
+    built = build(owner, options, collector=await linked_collector(kube, owner) if is_allocator else None)
     problems = [_problem_text(p) for p in built.problems]
     warnings = list(built.warnings)
     conditions: list[dict[str, Any]] = []
@@ -119,7 +133,7 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
         status["conditions"] = [*conditions, _warnings_condition(previous, warnings, now=stamp, generation=generation)]
         return Outcome(status, problems, warnings)
     name = meta["name"]
-    result = await sync(kube, owner, built.objects, versioned_prefix=f"{name}-collector-")
+    result = await sync(kube, owner, built.objects, versioned_prefix=None if is_allocator else f"{name}-collector-")
     workload = next((o for k, o in result.live.items() if k[0] in WORKLOAD_KINDS), None)
     conditions.append(ready_condition(previous, [], workload, now=stamp, generation=generation))
     conditions.append(_warnings_condition(previous, warnings, now=stamp, generation=generation))

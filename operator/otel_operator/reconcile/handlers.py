@@ -19,12 +19,15 @@ import kopf
 import orjson
 
 from otel_operator.manifests import BuildOptions
+from otel_operator.manifests.labels import TARGET_ALLOCATOR_LABEL
 from otel_operator.reconcile.collector import Locks, Outcome, reconcile
 from otel_operator.reconcile.desired import OWNER_UID_LABEL, status_changed
 from otel_operator.reconcile.kube import KINDS, Kube, KubeError
 from otel_operator.reconcile.login import api_client
 
 GROUP, VERSION, PLURAL = "opentelemetry.io", "v1beta1", "opentelemetrycollectors"
+TA_VERSION, TA_PLURAL = "v1alpha1", "targetallocators"  # the standalone TargetAllocator resource
+OWNED = ((VERSION, PLURAL), (TA_VERSION, TA_PLURAL))
 # kopf keeps its bookkeeping in annotations under our own prefix: our status schema is closed, so the API server
 # would prune a `status.kopf` stanza and kopf would lose track of what it had handled.
 STORAGE_PREFIX = "otel-operator.opentelemetry.io"
@@ -51,7 +54,7 @@ class Context:
     kubeconfig: str | None = None
     kube: Kube | None = None
     locks: Locks = field(default_factory=Locks)
-    owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # uid → (namespace, name)
+    owners: dict[str, str] = field(default_factory=dict)  # uid → the resource's API path
 
     def client(self) -> Kube:
         if self.kube is None:
@@ -89,17 +92,19 @@ def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kop
     async def on_spec(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
         """The resource was created, changed, or found at start-up: reconcile it and record the status."""
         uid = str(meta["uid"])
-        ctx.owners[uid] = (str(meta.get("namespace")), str(meta.get("name")))
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        plural = TA_PLURAL if body.get("kind") == "TargetAllocator" else PLURAL
+        version = TA_VERSION if plural == TA_PLURAL else VERSION
+        ctx.owners[uid] = f"/apis/{GROUP}/{version}/namespaces/{namespace}/{plural}/{name}"
         plain = orjson.loads(orjson.dumps(dict(body)))  # kopf's Body is a view; the builders take plain data
         async with ctx.locks.of(uid):
             outcome = await reconcile(ctx.client(), plain, ctx.options)
         patch.status.update(outcome.status)
         _report(body, outcome)
+        linked = (meta.get("labels") or {}).get(TARGET_ALLOCATOR_LABEL)
+        if plural == PLURAL and linked:  # the TargetAllocator it uses takes its scrape configs and pod labels
+            await reconcile_path(f"/apis/{GROUP}/{TA_VERSION}/namespaces/{namespace}/{TA_PLURAL}/{linked}")
 
-    for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
-        decorator(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)(on_spec)
-
-    @kopf.on.delete(GROUP, VERSION, PLURAL, id="cluster-scoped-children", registry=registry)
     async def _on_delete(meta: kopf.Meta, **_: Any) -> None:
         """Namespaced children go with the resource (owner references); cluster-scoped ones must be deleted here."""
         uid = str(meta["uid"])
@@ -114,11 +119,16 @@ def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kop
 
     async def again(uid: str) -> None:
         """Reconcile the owner of a child that changed, outside kopf's own handling of the owner."""
-        where = ctx.owners.get(uid)
-        if where is None:  # not seen yet (the resume handler will get to it) or already gone
-            return
+        path = ctx.owners.get(uid)
+        if path is not None:  # None: not seen yet (the resume handler will get to it) or already gone
+            await reconcile_path(path, uid)
+
+    async def reconcile_path(path: str, uid: str | None = None) -> None:
         kube = ctx.client()
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{where[0]}/{PLURAL}/{where[1]}"
+        owner = await kube.get(path)
+        if owner is None:
+            return
+        uid = uid or str(owner["metadata"]["uid"])
         async with ctx.locks.of(uid):
             owner = await kube.get(path)  # read under the lock: a deletion may have begun meanwhile
             if uid not in ctx.owners or owner is None or owner["metadata"].get("deletionTimestamp"):
@@ -134,9 +144,9 @@ def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kop
                 )
             except KubeError as err:
                 if err.status != 404:  # 404: deleted meanwhile, nothing to report on
-                    log.warning("could not write the status of %s/%s: %s", where[0], where[1], err)
+                    log.warning("could not write the status of %s: %s", path, err)
         if outcome.sync is not None and outcome.sync.writes:
-            log.info("repaired %s/%s: %s", where[0], where[1], outcome.sync)
+            log.info("repaired %s: %s", path, outcome.sync)
 
     async def on_child(labels: Mapping[str, str], **_: Any) -> None:
         await again(labels[OWNER_UID_LABEL])
@@ -151,16 +161,21 @@ def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kop
             registry=registry,
         )(on_child)
 
-    @kopf.timer(
-        GROUP,
-        VERSION,
-        PLURAL,
-        id="safety-net",
-        interval=SAFETY_NET_INTERVAL,
-        idle=SAFETY_NET_INTERVAL,
-        registry=registry,
-    )
     async def _safety_net(meta: kopf.Meta, **_: Any) -> None:
         await again(str(meta["uid"]))
+
+    for version, plural in OWNED:
+        for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
+            decorator(GROUP, version, plural, id="reconcile", registry=registry)(on_spec)
+        kopf.on.delete(GROUP, version, plural, id="cluster-scoped-children", registry=registry)(_on_delete)
+        kopf.timer(
+            GROUP,
+            version,
+            plural,
+            id="safety-net",
+            interval=SAFETY_NET_INTERVAL,
+            idle=SAFETY_NET_INTERVAL,
+            registry=registry,
+        )(_safety_net)
 
     return registry
