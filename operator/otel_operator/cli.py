@@ -47,10 +47,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         collector_image=args.collector_image,
         allocator_image=args.target_allocator_image,
         allocator_rbac=not args.no_allocator_rbac,
+        leader_election=args.leader_elect,
+        leader_election_namespace=args.leader_election_namespace,
     )
     configure_logging(opts)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_operator(opts))
+    from otel_operator.reconcile.leader import LeadershipLost
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_operator(opts))
+    except LeadershipLost as err:  # another replica leads now; exit so this pod restarts as a candidate
+        print(f"otel-operator run: {err}", file=sys.stderr)
+        return EXIT_PROBLEMS
     return EXIT_OK
 
 
@@ -260,6 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--target-allocator-image",
         default=DEFAULT_ALLOCATOR_IMAGE,
         help="image that runs `otel-operator allocator` (this project's image)",
+    )
+    run.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run several replicas safely: only the holder of the Lease otel-operator reconciles, the others wait",
+    )
+    run.add_argument(
+        "--leader-election-namespace",
+        metavar="NS",
+        help="namespace of the Lease (default: $POD_NAMESPACE, else default)",
     )
     run.add_argument(
         "--no-allocator-rbac",

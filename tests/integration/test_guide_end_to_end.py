@@ -73,6 +73,17 @@ async def applied(api: ApiClient, crds: list[str], operator: None) -> AsyncItera
             with contextlib.suppress(ApiException):
                 await core.delete_namespaced_pod(pod, NS, grace_period_seconds=0)
 
+        async def gone() -> bool:  # the next tests use the guide's names again
+            try:
+                await custom.get_namespaced_custom_object(
+                    "opentelemetry.io", "v1beta1", NS, "opentelemetrycollectors", "otelcol"
+                )
+            except ApiException as err:
+                return err.status == 404
+            return False
+
+        await wait_for(gone, within=30, what="the guide's collector deleted")
+
 
 async def test_the_guide_works_end_to_end(api: ApiClient, kubeconfig: str, applied: dict[str, Any]) -> None:
     core = client.CoreV1Api(api)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import kopf
 
 from otel_operator.manifests import DEFAULT_ALLOCATOR_IMAGE, DEFAULT_COLLECTOR_IMAGE, BuildOptions
 from otel_operator.reconcile.handlers import Context, register
-from otel_operator.reconcile.login import register_login
+from otel_operator.reconcile.kube import Kube
+from otel_operator.reconcile.leader import LeaderElector
+from otel_operator.reconcile.login import api_client, register_login
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +30,9 @@ class OperatorOptions:
     collector_image: str = DEFAULT_COLLECTOR_IMAGE  # when a resource names none
     allocator_image: str = DEFAULT_ALLOCATOR_IMAGE  # the image running `otel-operator allocator`
     allocator_rbac: bool = True  # create the allocator's ClusterRole and binding
+    leader_election: bool = False  # several replicas: only the Lease holder reconciles
+    leader_election_namespace: str | None = None  # default: the pod's namespace ($POD_NAMESPACE), else "default"
+    leader_election_id: str = "otel-operator"
 
 
 def configure_logging(opts: OperatorOptions) -> None:
@@ -37,18 +45,71 @@ async def run_operator(
     stop_flag: asyncio.Event | threading.Event | None = None,
     ready_flag: asyncio.Event | threading.Event | None = None,
 ) -> None:
+    """Run until `stop_flag` is set. With leader election, wait for the Lease first, and stop (raising
+    LeadershipLost) if it is lost; a clean stop releases it."""
     options = BuildOptions(
         collector_image=opts.collector_image, allocator_image=opts.allocator_image, allocator_rbac=opts.allocator_rbac
     )
     registry = register(kopf.OperatorRegistry(), Context(options, kubeconfig=opts.kubeconfig))
     register_login(registry, opts.kubeconfig)
-    await kopf.operator(
-        registry=registry,
-        clusterwide=not opts.namespaces,
-        namespaces=list(opts.namespaces),
-        standalone=opts.peering is None,
-        peering_name=opts.peering,
-        liveness_endpoint=opts.liveness,
-        stop_flag=stop_flag,
-        ready_flag=ready_flag,
-    )
+
+    def operator(stop: asyncio.Event | threading.Event | None) -> Coroutine[Any, Any, None]:
+        return kopf.operator(
+            registry=registry,
+            clusterwide=not opts.namespaces,
+            namespaces=list(opts.namespaces),
+            standalone=opts.peering is None,
+            peering_name=opts.peering,
+            liveness_endpoint=opts.liveness,
+            stop_flag=stop,
+            ready_flag=ready_flag,
+        )
+
+    if not opts.leader_election:
+        await operator(stop_flag)
+        return
+    api = await api_client(opts.kubeconfig)
+    namespace = opts.leader_election_namespace or os.environ.get("POD_NAMESPACE") or "default"
+    elector = LeaderElector(Kube(api), namespace, opts.leader_election_id)
+    try:
+        await _until_stopped(elector.acquire(), stop_flag)
+        if _is_set(stop_flag):
+            return
+        stop = asyncio.Event()
+        keeping = asyncio.create_task(elector.keep())
+        running = asyncio.create_task(operator(stop))
+        watching = asyncio.create_task(_wait(stop_flag))
+        done, _ = await asyncio.wait({keeping, running, watching}, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()  # whatever ended first, kopf stops now
+        await running
+        keeping.cancel()
+        watching.cancel()
+        if keeping in done:
+            keeping.result()  # LeadershipLost: the caller (the process) ends, a new candidate starts
+        await elector.release()
+    finally:
+        await api.close()
+
+
+def _is_set(flag: asyncio.Event | threading.Event | None) -> bool:
+    return flag is not None and flag.is_set()
+
+
+async def _wait(flag: asyncio.Event | threading.Event | None) -> None:
+    while not _is_set(flag):
+        if isinstance(flag, asyncio.Event):
+            await flag.wait()
+            return
+        await asyncio.sleep(0.2)  # a threading.Event (set from another thread): poll it
+    return
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None], flag: asyncio.Event | threading.Event | None) -> None:
+    """Run `work` until it ends or `flag` is set."""
+    task = asyncio.create_task(work)
+    watcher = asyncio.create_task(_wait(flag))
+    await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    for t in (task, watcher):
+        t.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
