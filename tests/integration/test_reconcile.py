@@ -5,6 +5,7 @@ repaired; disabling the allocator prunes it; an invalid resource gets a conditio
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator
 from typing import Any
@@ -308,3 +309,33 @@ async def test_a_standalone_target_allocator_serves_the_collector_labelled_with_
         assert endpoint == "http://shared-targetallocator:80"
     finally:
         await objects.delete_namespaced_custom_object(GROUP, "v1alpha1", NS, "targetallocators", "shared")
+
+
+async def test_unmanaged_resources_are_left_alone(api: ApiClient, objects: client.CustomObjectsApi) -> None:
+    await created(api, objects, guide_collector("hands-off"))
+    await wait_for(lambda: read(api, "Service", "hands-off-targetallocator"), within=20, what="allocator service")
+    await objects.patch_namespaced_custom_object(
+        GROUP, VERSION, NS, PLURAL, "hands-off", {"spec": {"managementState": "unmanaged"}}, _content_type=MERGE
+    )
+
+    async def unmanaged() -> bool:
+        obj = await objects.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "hands-off")
+        ready = {c["type"]: c for c in obj["status"]["conditions"]}.get("Ready", {})
+        return ready.get("reason") == "Unmanaged"
+
+    await wait_for(unmanaged, within=20, what="the Unmanaged condition")
+    await client.CoreV1Api(api).delete_namespaced_service("hands-off-targetallocator", NS)
+    await asyncio.sleep(3)  # drift repair would have recreated it well within this
+    assert await read(api, "Service", "hands-off-targetallocator") is None
+
+
+async def test_a_prometheus_cr_selecting_nothing_gets_a_warning_condition(
+    api: ApiClient, objects: client.CustomObjectsApi
+) -> None:
+    body = guide_collector("selects-nothing")
+    del body["spec"]["targetAllocator"]["prometheusCR"]["serviceMonitorSelector"]
+    owner = await created(api, objects, body)
+    warning = next(c for c in owner["status"]["conditions"] if c["type"] == "ConfigurationWarning")
+    assert warning["status"] == "True"
+    assert "serviceMonitorSelector" in warning["message"]
+    assert "{}" in warning["message"]  # and how to select everything
