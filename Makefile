@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv controlplane oracles test unit integration lint format demo run cluster-up cluster-down bench crds
+.PHONY: help venv controlplane oracles helm manifests test unit integration lint format demo run cluster-up cluster-down bench crds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,13 +25,16 @@ controlplane: ## find or build kube-apiserver, etcd, kube-controller-manager (ca
 oracles: ## find or build Prometheus v3 with Kubernetes SD, the discovery tests' oracle (cached too)
 	$(PYTHON) hack/prometheus_oracle.py build
 
-test: venv controlplane oracles lint ## everything CI runs: lint, unit and integration tests
+helm: ## find or build the Helm CLI, the chart tests' engine (cached too)
+	$(PYTHON) hack/helm.py build
+
+test: venv controlplane oracles helm lint ## everything CI runs: lint, unit and integration tests
 	$(PY) -m pytest -q -ra $(ARGS)
 
-unit: venv ## unit tests only (no cluster)
+unit: venv helm ## unit tests only (no cluster; the chart tests need the Helm CLI)
 	$(PY) -m pytest -q tests/unit $(ARGS)
 
-integration: venv controlplane oracles ## integration tests only (starts a local control plane)
+integration: venv controlplane oracles helm ## integration tests only (starts a local control plane)
 	$(PY) -m pytest -q tests/integration $(ARGS)
 
 lint: venv ## ruff and mypy (strict on the package)
@@ -61,3 +64,6 @@ bench: venv controlplane ## run the benchmarks; results go to docs/benchmarks.md
 
 crds: venv ## regenerate crds/ from operator/otel_operator/api/crds.py
 	$(PY) -m otel_operator.api.crds write crds/
+
+manifests: helm ## copy crds/ into the chart and render deploy/otel-operator.yaml (the kubectl install) from it
+	$(PYTHON) hack/helm.py manifests

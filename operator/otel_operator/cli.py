@@ -34,10 +34,11 @@ def _not_built(what: str) -> Command:
     return command
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from otel_operator.reconcile.runner import OperatorOptions, configure_logging, run_operator
+def operator_options(args: argparse.Namespace) -> Any:
+    """`otel-operator run`'s arguments as OperatorOptions (the chart's tests use this too)."""
+    from otel_operator.reconcile.runner import OperatorOptions
 
-    opts = OperatorOptions(
+    return OperatorOptions(
         namespaces=tuple(args.namespace or ()),
         kubeconfig=args.kubeconfig,
         peering=args.peering,
@@ -50,6 +51,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         leader_election=args.leader_elect,
         leader_election_namespace=args.leader_election_namespace,
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from otel_operator.reconcile.runner import configure_logging, run_operator
+
+    opts = operator_options(args)
     configure_logging(opts)
     from otel_operator.reconcile.leader import LeadershipLost
 
