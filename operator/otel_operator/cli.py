@@ -50,6 +50,7 @@ def operator_options(args: argparse.Namespace) -> Any:
         allocator_rbac=not args.no_allocator_rbac,
         leader_election=args.leader_elect,
         leader_election_namespace=args.leader_election_namespace,
+        metrics_addr=args.metrics_addr,
     )
 
 
@@ -275,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--target-allocator-image",
         default=DEFAULT_ALLOCATOR_IMAGE,
         help="image that runs `otel-operator allocator` (this project's image)",
+    )
+    run.add_argument(
+        "--metrics-addr",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics on /metrics there, e.g. :8080 (reconciles, durations, writes, leadership)",
     )
     run.add_argument(
         "--leader-elect",

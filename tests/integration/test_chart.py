@@ -47,6 +47,8 @@ PLURALS = {  # (apiVersion, kind) → (namespaced, plural) for what the chart an
     ("rbac.authorization.k8s.io/v1", "Role"): (True, "roles"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): (True, "rolebindings"),
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): (False, "customresourcedefinitions"),
+    ("v1", "Service"): (True, "services"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): (True, "servicemonitors"),
 }
 
 
@@ -107,6 +109,11 @@ async def test_every_object_passes_server_side_dry_run(admin: Kube, source: str)
         objects = render("--include-crds", "-f", str(NON_DEFAULT), release="obs", namespace="chart-dry-b")
     else:
         objects = [d for d in yaml.safe_load_all(MANIFEST.read_text()) if d]
+    if any(o["kind"] == "ServiceMonitor" for o in objects):  # prometheus-operator's CRD, as a real cluster has it
+        crd = yaml.safe_load((ROOT / "crds" / "monitoring.coreos.com_servicemonitors.yaml").read_text())
+        with contextlib.suppress(KubeError):
+            await admin.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=crd)
+        await wait_for(lambda: _established(admin, "servicemonitors.monitoring.coreos.com"), what="CRD established")
     namespaces = {o["metadata"].get("namespace") for o in objects} - {None}
     for ns in namespaces:  # the manifest's own Namespace object is dry-run too, but dry runs do not create it
         await ensure_ns(admin, ns)
@@ -120,6 +127,12 @@ async def test_every_object_passes_server_side_dry_run(admin: Kube, source: str)
     for obj in objects:
         if obj["kind"] not in ("Namespace",):
             assert await admin.get(object_path(obj)) is None, f"{obj['kind']} {obj['metadata']['name']} was created"
+
+
+async def _established(kube: Kube, name: str) -> bool:
+    crd = await kube.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+    conditions = ((crd or {}).get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
 def helm_on(kubeconfig: str, *args: str) -> str:
@@ -214,8 +227,9 @@ async def test_install_run_as_service_account_uninstall(admin: Kube, own_kubecon
     # ---- the operator with the Deployment's command line (its entrypoint is otel-operator); only the kubeconfig
     # (in the pod: the mounted token) and the health port (8081 may be taken here) differ
     container = operator_container(rendered)
-    port = free_port()
-    argv = [a.replace(":8081/", f":{port}/") for a in container["args"]] + ["--kubeconfig", str(sa_kubeconfig)]
+    port, metrics_port = free_port(), free_port()
+    argv = [a.replace(":8081/", f":{port}/").replace("=:8080", f"=127.0.0.1:{metrics_port}") for a in container["args"]]
+    argv += ["--kubeconfig", str(sa_kubeconfig)]
     args = build_parser().parse_args(argv)
     # the environment is the downward API's pod name and namespace only: the Lease's identity and namespace
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
@@ -273,6 +287,14 @@ async def test_install_run_as_service_account_uninstall(admin: Kube, own_kubecon
             return bool(((found or {}).get("status") or {}).get("conditions"))
 
         await wait_for(status_written, what="the collector's status (patched by the ServiceAccount)")
+
+        async def counted() -> str | None:  # the operator's own metrics say what it did
+            text = await asyncio.to_thread(_read, f"http://127.0.0.1:{metrics_port}/metrics")
+            applied = 'otel_operator_reconcile_total{kind="OpenTelemetryCollector",result="applied"}'
+            return text if applied in text and "otel_operator_leader 1.0" in text else None
+
+        metrics = await wait_for(counted, within=15, what="otel_operator_reconcile_total and otel_operator_leader")
+        assert 'otel_operator_object_writes_total{kind="StatefulSet",verb="create"} 1.0' in metrics
         await asyncio.sleep(2)  # a moment for any watch of a forbidden kind to report itself
         assert not forbidden.records, "\n".join(forbidden.records)
         assert not errors, errors
@@ -292,6 +314,12 @@ async def test_install_run_as_service_account_uninstall(admin: Kube, own_kubecon
     for crd in ("opentelemetrycollectors.opentelemetry.io", "targetallocators.opentelemetry.io"):
         assert await admin.get(f"{ext}/{crd}") is not None, f"{crd} was removed"
     assert await admin.get(collector_path) is not None
+
+
+def _read(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text: str = response.read().decode()
+        return text
 
 
 async def _whoami(kubeconfig: Path) -> str:

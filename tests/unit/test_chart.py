@@ -79,7 +79,18 @@ def test_lint_strict(values: list[str]) -> None:
 def test_default_render() -> None:
     objects = render()
     kinds = by_kind(objects)
-    assert sorted(kinds) == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "ServiceAccount"]
+    assert sorted(kinds) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+    ]
+    metrics = kinds["Service"]  # the operator's /metrics
+    assert metrics["metadata"]["name"] == "otel-operator-metrics"
+    assert metrics["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}]
     deployment = kinds["Deployment"]
     assert deployment["metadata"]["namespace"] == "otel-operator-system"
     spec = deployment["spec"]
@@ -111,12 +122,16 @@ def test_default_render() -> None:
         "--liveness=http://0.0.0.0:8081/healthz",
         "--collector-image=ghcr.io/open-telemetry/opentelemetry-collector-releases/opentelemetry-collector-k8s:0.158.0",
         "--target-allocator-image=ghcr.io/otel-operator/otel-operator:0.1.0",
+        "--metrics-addr=:8080",
         "--leader-elect",
         "--leader-election-namespace=otel-operator-system",
     ]
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert container["ports"] == [{"name": "health", "containerPort": 8081, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "health", "containerPort": 8081, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 8080, "protocol": "TCP"},
+    ]
     binding = kinds["ClusterRoleBinding"]
     assert binding["roleRef"]["name"] == kinds["ClusterRole"]["metadata"]["name"]
     assert binding["subjects"] == [
@@ -141,7 +156,7 @@ def test_non_default_render() -> None:
     objects = render("-f", str(NON_DEFAULT), release="obs")
     kinds = by_kind(objects)
     for obj in objects:
-        assert obj["metadata"]["name"] in ("otelop", "otel-operator-sa", "otelop-leader-election")
+        assert obj["metadata"]["name"] in ("otelop", "otel-operator-sa", "otelop-leader-election", "otelop-metrics")
         assert obj["metadata"]["labels"]["cost-center"] == "42"
     assert kinds["ServiceAccount"]["metadata"]["annotations"] == {"example.com/role": "operator"}
     pod = kinds["Deployment"]["spec"]["template"]
@@ -149,6 +164,10 @@ def test_non_default_render() -> None:
     assert pod["metadata"]["annotations"] == {"example.com/scrape": "false"}
     assert pod["spec"]["serviceAccountName"] == "otel-operator-sa"
     assert kinds["Deployment"]["spec"]["replicas"] == 2  # a warm standby, behind the Lease
+    monitor = kinds["ServiceMonitor"]
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= kinds["Service"]["metadata"]["labels"].items()
     assert pod["spec"]["imagePullSecrets"] == [{"name": "mirror-pull"}]
     assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
     assert pod["spec"]["tolerations"][0]["key"] == "dedicated"
@@ -188,7 +207,7 @@ def test_default_args_parse_as_run() -> None:
 def test_rbac_create_false_renders_no_rbac() -> None:
     kinds = by_kind(render("--set", "rbac.create=false", "--set", "serviceAccount.create=false",
                            "--set", "serviceAccount.name=mine"))  # fmt: skip
-    assert sorted(kinds) == ["Deployment"]
+    assert sorted(kinds) == ["Deployment", "Service"]  # the metrics Service is not RBAC
     assert kinds["Deployment"]["spec"]["template"]["spec"]["serviceAccountName"] == "mine"
 
 

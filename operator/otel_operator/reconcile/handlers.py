@@ -24,6 +24,7 @@ from otel_operator.reconcile.collector import Locks, Outcome, reconcile
 from otel_operator.reconcile.desired import OWNER_UID_LABEL, status_changed
 from otel_operator.reconcile.kube import KINDS, Kube, KubeError
 from otel_operator.reconcile.login import api_client
+from otel_operator.reconcile.metrics import OperatorMetrics
 
 GROUP, VERSION, PLURAL = "opentelemetry.io", "v1beta1", "opentelemetrycollectors"
 TA_VERSION, TA_PLURAL = "v1alpha1", "targetallocators"  # the standalone TargetAllocator resource
@@ -55,11 +56,38 @@ class Context:
     kube: Kube | None = None
     locks: Locks = field(default_factory=Locks)
     owners: dict[str, str] = field(default_factory=dict)  # uid → the resource's API path
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+
+    async def reconcile(self, owner: Mapping[str, Any]) -> Outcome:
+        """One reconcile, counted and timed."""
+        kind = str(owner.get("kind"))
+        try:
+            with self.metrics.timed(kind):
+                outcome = await reconcile(self.client(), owner, self.options)
+        except Exception:
+            self.metrics.reconciles.labels(kind, "error").inc()
+            raise
+        self.metrics.reconciles.labels(kind, _result(outcome)).inc()
+        if outcome.sync is not None:
+            for verb, keys in (("create", outcome.sync.created), ("update", outcome.sync.updated)):
+                for key in keys:
+                    self.metrics.writes.labels(key[0], verb).inc()
+            for key in outcome.sync.deleted:
+                self.metrics.writes.labels(key[0], "delete").inc()
+        return outcome
 
     def client(self) -> Kube:
         if self.kube is None:
             raise kopf.TemporaryError("the Kubernetes client is not ready yet", delay=1)
         return self.kube
+
+
+def _result(outcome: Outcome) -> str:
+    if outcome.problems:
+        return "invalid"
+    if outcome.sync is None:
+        return "unmanaged"
+    return "applied" if outcome.sync.writes else "unchanged"
 
 
 def _report(body: kopf.Body, outcome: Outcome) -> None:
@@ -98,7 +126,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kop
         ctx.owners[uid] = f"/apis/{GROUP}/{version}/namespaces/{namespace}/{plural}/{name}"
         plain = orjson.loads(orjson.dumps(dict(body)))  # kopf's Body is a view; the builders take plain data
         async with ctx.locks.of(uid):
-            outcome = await reconcile(ctx.client(), plain, ctx.options)
+            outcome = await ctx.reconcile(plain)
         patch.status.update(outcome.status)
         _report(body, outcome)
         linked = (meta.get("labels") or {}).get(TARGET_ALLOCATOR_LABEL)
@@ -133,7 +161,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kop
             owner = await kube.get(path)  # read under the lock: a deletion may have begun meanwhile
             if uid not in ctx.owners or owner is None or owner["metadata"].get("deletionTimestamp"):
                 return
-            outcome = await reconcile(kube, owner, ctx.options)
+            outcome = await ctx.reconcile(owner)
         if status_changed(owner.get("status"), outcome.status):
             try:
                 await kube.request(

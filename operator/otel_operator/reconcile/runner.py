@@ -17,6 +17,7 @@ from otel_operator.reconcile.handlers import Context, register
 from otel_operator.reconcile.kube import Kube
 from otel_operator.reconcile.leader import LeaderElector
 from otel_operator.reconcile.login import api_client, register_login
+from otel_operator.reconcile.metrics import serve_metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class OperatorOptions:
     leader_election: bool = False  # several replicas: only the Lease holder reconciles
     leader_election_namespace: str | None = None  # default: the pod's namespace ($POD_NAMESPACE), else "default"
     leader_election_id: str = "otel-operator"
+    metrics_addr: str | None = None  # e.g. ":8080": serve /metrics there
 
 
 def configure_logging(opts: OperatorOptions) -> None:
@@ -50,8 +52,25 @@ async def run_operator(
     options = BuildOptions(
         collector_image=opts.collector_image, allocator_image=opts.allocator_image, allocator_rbac=opts.allocator_rbac
     )
-    registry = register(kopf.OperatorRegistry(), Context(options, kubeconfig=opts.kubeconfig))
+    ctx = Context(options, kubeconfig=opts.kubeconfig)
+    registry = register(kopf.OperatorRegistry(), ctx)
     register_login(registry, opts.kubeconfig)
+    metrics_server = await serve_metrics(ctx.metrics, opts.metrics_addr) if opts.metrics_addr else None
+    try:
+        await _run(opts, ctx, registry, stop_flag, ready_flag)
+    finally:
+        ctx.metrics.leader.set(0)
+        if metrics_server is not None:
+            await metrics_server.cleanup()
+
+
+async def _run(
+    opts: OperatorOptions,
+    ctx: Context,
+    registry: kopf.OperatorRegistry,
+    stop_flag: asyncio.Event | threading.Event | None,
+    ready_flag: asyncio.Event | threading.Event | None,
+) -> None:
 
     def operator(stop: asyncio.Event | threading.Event | None) -> Coroutine[Any, Any, None]:
         return kopf.operator(
@@ -66,6 +85,7 @@ async def run_operator(
         )
 
     if not opts.leader_election:
+        ctx.metrics.leader.set(1)
         await operator(stop_flag)
         return
     api = await api_client(opts.kubeconfig)
@@ -76,6 +96,7 @@ async def run_operator(
         if _is_set(stop_flag):
             return
         stop = asyncio.Event()
+        ctx.metrics.leader.set(1)
         keeping = asyncio.create_task(elector.keep())
         running = asyncio.create_task(operator(stop))
         watching = asyncio.create_task(_wait(stop_flag))

@@ -1,0 +1,67 @@
+"""The operator's own metrics, served on `--metrics-addr` (`/metrics`): what it reconciled, how it went, how long it
+took, what it wrote, and whether this replica leads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class OperatorMetrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.reconciles = Counter(
+            "otel_operator_reconcile",
+            "Reconciles by resource kind and result (applied, unchanged, invalid, unmanaged, error).",
+            ["kind", "result"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "otel_operator_reconcile_duration_seconds",
+            "Seconds per reconcile, by resource kind.",
+            ["kind"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.writes = Counter(
+            "otel_operator_object_writes",
+            "Objects the operator created, updated or deleted, by object kind and verb.",
+            ["kind", "verb"],
+            registry=r,
+        )
+        self.leader = Gauge("otel_operator_leader", "1 while this replica reconciles (holds the Lease).", registry=r)
+
+    @contextmanager
+    def timed(self, kind: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.duration.labels(kind).observe(time.perf_counter() - started)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+async def serve_metrics(metrics: OperatorMetrics, addr: str) -> web.AppRunner:
+    """Bind `/metrics` on `addr` ("host:port", ":port" for every interface)."""
+
+    async def handler(_: web.Request) -> web.Response:
+        response = web.Response(body=metrics.exposition())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    app = web.Application()
+    app.router.add_get("/metrics", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, _, port = addr.rpartition(":")
+    await web.TCPSite(runner, host.strip("[]") or None, int(port), reuse_address=True).start()
+    return runner
