@@ -1031,3 +1031,24 @@ def test_cli_static_mode_serves_jobs(tmp_path: Path) -> None:
         finally:
             log.close()
     assert rc == 0, (tmp_path / "allocator.log").read_text()
+
+
+async def test_a_service_monitor_matching_nothing_gets_a_no_targets_event(world: World, ta: Running) -> None:
+    await guide_state(world, ta)
+    lonely = service_monitor("sm-lonely", [{"port": "prom"}])
+    lonely["spec"]["selector"] = {"matchLabels": {"app": "nothing-has-this"}}
+    await world.objects.create_namespaced_custom_object("monitoring.coreos.com", "v1", NS, "servicemonitors", lonely)
+    try:
+
+        async def no_targets() -> list[Any]:
+            events = await world.core.list_namespaced_event(NS, field_selector="involvedObject.name=sm-lonely")
+            return [e for e in events.items if e.type == "Warning" and e.reason == "NoTargets"]
+
+        [event] = await eventually(no_targets, within=10, what="the NoTargets Event")
+        assert "matches no Service" in event.message
+        assert "otel-operator diagnose --servicemonitor opentelemetry/sm-lonely" in event.message
+        # the guide's own ServiceMonitor, which has targets, gets none
+        events = await world.core.list_namespaced_event(NS, field_selector="involvedObject.name=sm-example")
+        assert not [e for e in events.items if e.reason == "NoTargets"]
+    finally:
+        await delete_monitor(world, "sm-lonely")

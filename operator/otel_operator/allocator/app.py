@@ -349,6 +349,31 @@ class Allocator:
             self.metrics.propagation.observe(time.monotonic() - dirty.since)
         self.flushes += 1
         self._update_readiness()
+        if self.served.ready:
+            self._report_empty_monitors()
+
+    def _report_empty_monitors(self) -> None:
+        """A Warning Event on each selected monitor none of whose jobs discovered anything (once per version): the
+        guide's most common complaint, answered where the user looks (`kubectl describe servicemonitor`)."""
+        if self.monitors is None:
+            return
+        for key, jobs in self.monitors.jobs_by_monitor().items():
+            # kept targets, not discovered ones: a ServiceMonitor's selector is a relabel rule, so every
+            # EndpointSlice of its namespaces is discovered and the non-matching ones are dropped
+            if any(self.model.targets(job) for job in jobs):
+                continue
+            obj = self.monitors.monitor(key)
+            if obj is None:
+                continue
+            kind, namespace, name = key
+            what = {"ServiceMonitor": "Service", "PodMonitor": "Pod"}.get(kind, "target")
+            flag = {"ServiceMonitor": "--servicemonitor", "PodMonitor": "--podmonitor"}.get(kind)
+            hint = f"; `otel-operator diagnose {flag} {namespace}/{name}` says why" if flag else ""
+            message = (
+                f"matches no {what}: none in its namespaces has the labels its selector asks for and a port named "
+                f"as its endpoints ask{hint}"
+            )
+            self.events.warn(obj, kind, "NoTargets", message)
 
     def _update_readiness(self) -> None:
         s = self.served

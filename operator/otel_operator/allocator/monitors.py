@@ -156,6 +156,14 @@ class MonitorConfigs:
     def monitor(self, key: MonitorKey) -> Obj | None:
         return self._monitors.get(key)
 
+    def jobs_by_monitor(self) -> dict[MonitorKey, tuple[str, ...]]:
+        """The job names each selected, valid monitor produced at the last `compute`."""
+        return {
+            key: tuple(str(c["job_name"]) for c in result.configs)
+            for key, (_, _, result) in self._cache.items()
+            if result.configs
+        }
+
 
 def merge_jobs(
     file_configs: Iterable[Mapping[str, Any]], cr_configs: Iterable[Mapping[str, Any]]

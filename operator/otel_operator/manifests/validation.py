@@ -276,6 +276,13 @@ def check_collector(resource: Mapping[str, Any]) -> Problems:
             )
     elif embedded:
         _check_embedded_allocator(spec, mode, config, found)
+    elif ((spec.get("targetAllocator") or {}).get("prometheusCR") or {}).get("enabled"):
+        # the troubleshooting guide's first pitfall: configuring the allocator does not enable it
+        found.warn(
+            "spec.targetAllocator.enabled",
+            "prometheusCR is enabled but the target allocator is not, so no ServiceMonitor or PodMonitor is read "
+            "and the collector scrapes only its own scrape_configs; set spec.targetAllocator.enabled: true",
+        )
     if not found.errors:
         try:
             components.ports(config)

@@ -138,6 +138,11 @@ def test_a_prometheus_receiver_without_config_is_fine_with_prometheus_cr() -> No
             "spec.config",
             "has null objects: exporters.debug",
         ),
+        (
+            collector(targetAllocator={"enabled": False, "prometheusCR": {"enabled": True}}),
+            "spec.targetAllocator.enabled",
+            "prometheusCR is enabled but the target allocator is not",
+        ),
         (collector(autoscaler={"maxReplicas": 3}), "spec.autoscaler", "no HorizontalPodAutoscaler is created"),
         (collector(networkPolicy={"enabled": True}), "spec.networkPolicy.enabled", "no NetworkPolicy"),
         (
