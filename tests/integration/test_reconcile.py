@@ -16,8 +16,8 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from otel_operator.manifests import BuildOptions
-from otel_operator.reconcile.collector import reconcile
+from otel_operator.manifests import BuildOptions, build
+from otel_operator.reconcile.collector import missing_allocator_permissions, reconcile
 from otel_operator.reconcile.desired import OWNER_UID_LABEL
 from otel_operator.reconcile.kube import Kube
 from tests.integration.conftest import ROOT, ensure_namespace, wait_for
@@ -339,3 +339,32 @@ async def test_a_prometheus_cr_selecting_nothing_gets_a_warning_condition(
     assert warning["status"] == "True"
     assert "serviceMonitorSelector" in warning["message"]
     assert "{}" in warning["message"]  # and how to select everything
+
+
+async def test_without_allocator_rbac_a_missing_permission_is_a_warning(api: ApiClient) -> None:
+    body = guide_collector("no-rbac")
+    body["spec"]["targetAllocator"]["serviceAccount"] = "no-rbac-allocator"
+    built = build(body, BuildOptions(allocator_rbac=False))
+    assert not [o for o in built.objects if o["kind"].startswith("ClusterRole")]
+    [warning] = await missing_allocator_permissions(Kube(api), built.objects)
+    assert f"{NS}/no-rbac-allocator may not" in warning
+    assert "list pods" in warning
+    assert "watch servicemonitors.monitoring.coreos.com" in warning
+    assert "drop --no-allocator-rbac" in warning
+    rbac = client.RbacAuthorizationV1Api(api)
+    role = {
+        "metadata": {"name": "no-rbac-allocator"},
+        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+    }
+    binding = {
+        "metadata": {"name": "no-rbac-allocator"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "no-rbac-allocator"},
+        "subjects": [{"kind": "ServiceAccount", "name": "no-rbac-allocator", "namespace": NS}],
+    }
+    await rbac.create_cluster_role(role)
+    await rbac.create_cluster_role_binding(binding)
+    try:
+        assert await missing_allocator_permissions(Kube(api), built.objects) == []
+    finally:
+        await rbac.delete_cluster_role_binding("no-rbac-allocator")
+        await rbac.delete_cluster_role("no-rbac-allocator")

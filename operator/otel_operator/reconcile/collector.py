@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import yaml
+
 from otel_operator.api.validation import FieldError
-from otel_operator.manifests import BuildOptions, build
+from otel_operator.manifests import BuildOptions, build, rbac
 from otel_operator.manifests.labels import TARGET_ALLOCATOR_LABEL
 from otel_operator.reconcile.desired import (
     OWNER_UID_LABEL,
@@ -26,7 +28,7 @@ from otel_operator.reconcile.desired import (
     replicas_of,
     to_prune,
 )
-from otel_operator.reconcile.kube import KINDS, Kube, item_path
+from otel_operator.reconcile.kube import KINDS, Kube, KubeError, item_path
 
 log = logging.getLogger("otel_operator.reconcile")
 
@@ -110,6 +112,52 @@ async def linked_collector(kube: Kube, allocator: Mapping[str, Any]) -> dict[str
     return {**first, "apiVersion": "opentelemetry.io/v1beta1", "kind": "OpenTelemetryCollector"}
 
 
+async def missing_allocator_permissions(kube: Kube, objects: Sequence[Mapping[str, Any]]) -> list[str]:
+    """When the operator does not grant the allocator its permissions (`--no-allocator-rbac`), what the allocator's
+    service account lacks, asked of the API server one SubjectAccessReview per permission."""
+    config_map = next(
+        (o for o in objects if o.get("kind") == "ConfigMap" and "targetallocator.yaml" in (o.get("data") or {})), None
+    )
+    deployment = next(
+        (o for o in objects if o.get("kind") == "Deployment" and o["metadata"]["name"].endswith("-targetallocator")),
+        None,
+    )
+    if config_map is None or deployment is None:
+        return []
+    namespace = str(deployment["metadata"]["namespace"])
+    account = str(deployment["spec"]["template"]["spec"].get("serviceAccountName") or "default")
+    user = f"system:serviceaccount:{namespace}:{account}"
+    missing = []
+    for rule in rbac.rules(yaml.safe_load(config_map["data"]["targetallocator.yaml"]) or {}):
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    review = {
+                        "apiVersion": "authorization.k8s.io/v1",
+                        "kind": "SubjectAccessReview",
+                        "spec": {
+                            "user": user,
+                            "groups": [
+                                "system:serviceaccounts",
+                                f"system:serviceaccounts:{namespace}",
+                                "system:authenticated",
+                            ],
+                            "resourceAttributes": {"group": group, "resource": resource, "verb": verb},
+                        },
+                    }
+                    answer = await kube.request(
+                        "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=review
+                    )
+                    if not (answer.get("status") or {}).get("allowed"):
+                        missing.append(f"{verb} {resource}" + (f".{group}" if group else ""))
+    if not missing:
+        return []
+    return [
+        f"the target allocator's service account {namespace}/{account} may not {', '.join(missing)} (cluster-wide); "
+        "grant them with a ClusterRole and binding, or let the operator do it (drop --no-allocator-rbac)"
+    ]
+
+
 async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions) -> Outcome:
     """Reconcile an OpenTelemetryCollector, or a TargetAllocator (with the collector labelled to use it)."""
     meta = owner["metadata"]
@@ -132,6 +180,11 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
         conditions.append(ready_condition(previous, problems, None, now=stamp, generation=generation))
         status["conditions"] = [*conditions, _warnings_condition(previous, warnings, now=stamp, generation=generation)]
         return Outcome(status, problems, warnings)
+    if not options.allocator_rbac:
+        try:
+            warnings += await missing_allocator_permissions(kube, built.objects)
+        except KubeError as err:  # the check is advice; it must never stop a reconcile
+            log.warning("could not check the allocator's permissions: %s", err)
     name = meta["name"]
     result = await sync(kube, owner, built.objects, versioned_prefix=None if is_allocator else f"{name}-collector-")
     workload = next((o for k, o in result.live.items() if k[0] in WORKLOAD_KINDS), None)
