@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from otel_operator.allocator import ui
 from otel_operator.allocator.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from otel_operator.allocator.metrics import AllocatorMetrics
 from otel_operator.allocator.model import AllocationModel, Body
@@ -109,10 +110,21 @@ class Routes:
             parts = path.split("/")
             if len(parts) == 4 and parts[1] == "jobs" and parts[3] == "targets" and parts[2]:
                 route, response = "/jobs/:job_id/targets", self.targets(request, parts[2])
+            elif ui.is_ui_path(path):  # the web UI: HTML pages for people (see ui.py)
+                route, response = self.ui_page(request, path)
             else:
                 route, response = "other", _text(404, NOT_FOUND)
         self.served.metrics.http_duration.labels(route).observe(time.perf_counter() - started)
         return response
+
+    def ui_page(self, request: web.Request, path: str) -> tuple[str, web.Response]:
+        s = self.served
+        page = ui.route(s.model, path, request.query, ready=s.ready, reason=s.not_ready_reason)
+        if page is None:
+            return "other", _text(404, NOT_FOUND)
+        response = web.Response(status=page.status, body=page.body, headers=ui.HEADERS)
+        response.headers["Content-Type"] = ui.CONTENT_TYPE
+        return page.route, response
 
     async def scrape_configs(self, request: web.Request) -> web.Response:
         s = self.served

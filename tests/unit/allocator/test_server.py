@@ -267,7 +267,6 @@ async def test_the_all_collectors_map_links_to_a_route_that_answers(live: Live) 
     "path",
     [
         "/nope",
-        "/",
         "/jobs/",
         "/jobs/plain",
         "/jobs/plain/",
@@ -282,6 +281,21 @@ async def test_unknown_routes_are_gins_404(live: Live, path: str) -> None:
     reply = await live.get(path)
     assert (reply.status, reply.body) == (404, b"404 page not found")
     assert reply.headers["Content-Type"].startswith("text/plain")
+
+
+async def test_the_root_is_the_web_ui_and_the_json_routes_stay_json_for_a_browser(live: Live) -> None:
+    """`/` was a 404; it is now the UI's overview (HTML). A browser's Accept changes nothing on the JSON routes."""
+    reply = await live.get("/")
+    assert reply.status == 200
+    assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert reply.body.startswith(b"<!DOCTYPE html>")
+    assert reply.headers["Content-Security-Policy"].startswith("default-src 'none'")  # no script can run
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    for path in ("/jobs", "/scrape_configs", "/jobs/plain/targets?collector_id=collector-0", "/jobs/plain/targets"):
+        reply = await live.get(path, headers=browser)
+        assert reply.status in (200, 503)
+        if reply.status == 200:
+            assert is_json(reply)
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
