@@ -31,13 +31,10 @@ def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[s
     assert f"usage: otel-operator {command}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [["diagnose"]],
-)
-def test_unbuilt_commands_say_so_and_fail(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("argv", [["diagnose", "--service", "no-slash"], ["diagnose", "--pod", "a/b/c"]])
+def test_diagnose_rejects_a_bad_object_name(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
-    assert "not built yet" in capsys.readouterr().err
+    assert "NAMESPACE/NAME" in capsys.readouterr().err
 
 
 def test_allocator_reports_every_config_problem_before_starting(

@@ -1,0 +1,64 @@
+"""Reading what a diagnosis needs from the API server (the only part of `diagnose` that does I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from otel_operator.diagnose.model import Inputs
+from otel_operator.reconcile.kube import Kube, KubeError
+
+COLLECTORS = "/apis/opentelemetry.io/v1beta1/namespaces/{namespace}/opentelemetrycollectors"
+MONITORS = {
+    "ServiceMonitor": "/apis/monitoring.coreos.com/v1/servicemonitors",
+    "PodMonitor": "/apis/monitoring.coreos.com/v1/podmonitors",
+}
+
+
+async def _list(kube: Kube, path: str, attempts: int = 5) -> list[dict[str, Any]]:
+    """The items at `path`; a 429 (an API server still starting, or throttling) is retried a few times."""
+    for attempt in range(attempts):
+        try:
+            return await kube.list(path, "")
+        except KubeError as err:
+            if err.status != 429 or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(1)
+    return []
+
+
+async def gather(kube: Kube, namespace: str) -> Inputs:
+    """The collectors of `namespace` and, cluster-wide, the Namespaces, monitors, Services, EndpointSlices and
+    Pods. A monitor kind whose API is not installed is named in `missing_kinds`. KubeError for anything else."""
+    monitors: dict[str, list[dict[str, Any]]] = {}
+    missing: list[str] = []
+    for kind, path in MONITORS.items():
+        try:
+            monitors[kind] = await _list(kube, path)
+        except KubeError as err:
+            if err.status != 404:
+                raise
+            monitors[kind] = []
+            missing.append(kind)
+    return Inputs(
+        collectors=await _list(kube, COLLECTORS.format(namespace=namespace)),
+        namespaces=await _list(kube, "/api/v1/namespaces"),
+        service_monitors=monitors["ServiceMonitor"],
+        pod_monitors=monitors["PodMonitor"],
+        services=await _list(kube, "/api/v1/services"),
+        endpoint_slices=await _list(kube, "/apis/discovery.k8s.io/v1/endpointslices"),
+        pods=await _list(kube, "/api/v1/pods"),
+        missing_kinds=tuple(missing),
+    )
+
+
+def render_text(findings: list[Any]) -> str:
+    """One line per finding, ✓ or ✗, the fix indented under a problem; a summary line last."""
+    lines = []
+    for f in findings:
+        lines.append(f"{'✓' if f.ok else '✗'} {f.subject}: {f.what}")
+        if not f.ok and f.fix:
+            lines.append(f"    fix: {f.fix}")
+    count = sum(1 for f in findings if not f.ok)
+    lines.append(f"{count} problem{'s' if count != 1 else ''} found" if count else "no problems found")
+    return "\n".join(lines)
