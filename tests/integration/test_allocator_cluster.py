@@ -1052,3 +1052,31 @@ async def test_a_service_monitor_matching_nothing_gets_a_no_targets_event(world:
         assert not [e for e in events.items if e.reason == "NoTargets"]
     finally:
         await delete_monitor(world, "sm-lonely")
+
+
+async def test_debug_diagnose_names_the_cause_and_the_fix(world: World, ta: Running) -> None:
+    await guide_state(world, ta)
+    wrong = service_monitor("sm-wrong-port", [{"port": "bleh"}])
+    await world.objects.create_namespaced_custom_object("monitoring.coreos.com", "v1", NS, "servicemonitors", wrong)
+    try:
+
+        async def diagnosed() -> list[dict[str, Any]]:
+            status, ctype, body = await ta.get("/debug/diagnose")
+            assert (status, ctype) == (200, "application/json; charset=utf-8")
+            return [f for f in body if not f["ok"] and "no port named bleh" in f["what"]]
+
+        [finding] = await eventually(diagnosed, within=10, what="the port-name finding")
+        assert finding["subject"] == f"Service {NS}/py-prometheus-app"
+        assert "bleh" in finding["fix"]
+        assert f"ServiceMonitor {NS}/sm-wrong-port" in finding["related"]
+        # the guide's own ServiceMonitor is selected and fine
+        _, _, body = await ta.get("/debug/diagnose")
+        assert any(f["ok"] and f["subject"] == f"ServiceMonitor {NS}/sm-example" for f in body)
+        # a browser gets the same as a page
+        async with ta.http.get(ta.base + "/debug/diagnose", headers={"Accept": "text/html"}) as resp:
+            page = await resp.text()
+        assert resp.headers["Content-Type"].startswith("text/html")
+        assert "no port named bleh" in page
+        assert "fix:" in page
+    finally:
+        await delete_monitor(world, "sm-wrong-port")

@@ -36,6 +36,8 @@ from otel_operator.allocator.monitors import MONITOR_KINDS, MonitorConfigs, Moni
 from otel_operator.allocator.scrape_configs import ScrapeConfigsError, render_scrape_configs
 from otel_operator.allocator.server import Served, make_app
 from otel_operator.allocator.strategies import Collector, by_name
+from otel_operator.diagnose.core import diagnose_allocator
+from otel_operator.diagnose.model import Inputs
 from otel_operator.prom.targets import GlobalDefaults, ScrapeConfigError, ScrapeSettings
 
 log = logging.getLogger("otel_operator.allocator")
@@ -119,6 +121,8 @@ class Allocator:
         self.metrics = AllocatorMetrics(strategy.name)
         self.model = AllocationModel(strategy, filtering=cfg.filter_strategy == "relabel-config")
         self.served = Served(self.model, self.metrics, allow_insecure_secrets=cfg.allow_insecure_auth_secrets)
+        if self.api is not None:
+            self.served.diagnose = self.diagnose
         self.router = DiscoveryRouter(self._objects)
         self.events = EventRecorder(self.api)
         self.monitors = MonitorConfigs(cfg.prometheus_cr) if cfg.prometheus_cr.enabled else None
@@ -402,6 +406,28 @@ class Allocator:
                 await self.recompute()
             except Exception:  # one bad batch must not stop the allocator; the log has the traceback
                 log.exception("recomputing the allocation failed; keeping the last served answers")
+
+    async def diagnose(self) -> list[dict[str, Any]]:
+        """`/debug/diagnose`: the guide's checks over what this allocator watches. The objects are copied on the
+        loop (watches keep changing them); the diagnosis runs in a worker thread."""
+        assignment = self.model.assignment()
+        assignments = {
+            job: {t.ref.address: assignment.get(key) for key, t in self.model.targets(job).items()}
+            for job in self.model.job_names
+        }
+        inputs = Inputs(
+            namespaces=list(self._objects("Namespace")),
+            service_monitors=list(self._objects("ServiceMonitor")),
+            pod_monitors=list(self._objects("PodMonitor")),
+            services=list(self._objects("Service")),
+            endpoint_slices=list(self._objects("EndpointSlice")),
+            endpoints=list(self._objects("Endpoints")),
+            pods=list(self._objects("Pod")),
+            secrets=[*self._objects("Secret"), *self._objects("ConfigMap")],
+            assignments=assignments,
+        )
+        findings = await asyncio.to_thread(diagnose_allocator, inputs, self.config)
+        return [f.to_dict() for f in findings]
 
     # ---------------------------------------------------------------------------------------------- running
 

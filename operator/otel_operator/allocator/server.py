@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -45,6 +46,8 @@ class Served:
     ready: bool = False
     not_ready_reason: str = "starting"
     allow_insecure_secrets: bool = False
+    # `/debug/diagnose`: the findings as dicts, computed on request (a debugging view, not the scrape path)
+    diagnose: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
 
 
 _HEX = "0123456789abcdefABCDEF"
@@ -95,6 +98,7 @@ class Routes:
             "/livez": self.livez,
             "/readyz": self.readyz,
             "/metrics": self.metrics,
+            "/debug/diagnose": self.diagnose,
         }
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -145,6 +149,19 @@ class Routes:
         if "collector_id" in request.query:
             return _body(request, model.targets_body(job, request.query.getone("collector_id")))
         return _body(request, model.job_body(job))
+
+    async def diagnose(self, request: web.Request) -> web.Response:
+        """The troubleshooting guide's checks, answered from what this allocator sees: JSON, or HTML for a browser."""
+        if self.served.diagnose is None:
+            return _text(404, "diagnosis needs Kubernetes (this allocator runs with static collectors)")
+        findings = await self.served.diagnose()
+        wants_html = "text/html" in request.headers.get("Accept", "") and request.query.get("format") != "json"
+        if wants_html:
+            page = ui.diagnosis_page(findings)
+            response = web.Response(status=page.status, body=page.body, headers=ui.HEADERS)
+            response.headers["Content-Type"] = ui.CONTENT_TYPE
+            return response
+        return web.json_response(findings)
 
     async def livez(self, request: web.Request) -> web.Response:
         return web.Response(status=200)

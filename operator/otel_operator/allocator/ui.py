@@ -22,8 +22,9 @@ from __future__ import annotations
 import html
 import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 from otel_operator.allocator.model import AllocationModel, ServedTarget, jobs_link
@@ -122,7 +123,7 @@ def _document(title: str, content: str, q: str = "") -> bytes:
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)} · target allocator</title><style>{_CSS}</style></head><body>"
-        '<header><a href="/" id="home">Target allocator</a>'
+        '<header><a href="/" id="home">Target allocator</a> <a href="/debug/diagnose" id="diagnose">Diagnose</a>'
         '<form method="get" action="/ui/targets" role="search" id="search">'
         f'<input type="search" name="q" value="{esc(q)}" placeholder="label=value, or text in any label value" '
         'aria-label="search targets"><button type="submit">Search</button></form></header>'
@@ -361,6 +362,23 @@ def search_page(model: AllocationModel, q: str, *, page: int = 1) -> Page:
 
 
 # ----------------------------------------------------------------------------------------------- routing
+
+
+def diagnosis_page(findings: Sequence[Mapping[str, Any]]) -> Page:
+    """`/debug/diagnose` for a browser: every finding, problems first, each with its fix."""
+    ordered = sorted(findings, key=lambda f: bool(f.get("ok")))
+    problems = sum(1 for f in findings if not f.get("ok"))
+    rows = []
+    for f in ordered:
+        mark = "&#10003;" if f.get("ok") else "&#10007;"
+        fix = f"<br><small>fix: {esc(f['fix'])}</small>" if f.get("fix") else ""
+        rows.append(f"<tr><td>{mark}</td><td>{esc(f.get('subject'))}</td><td>{esc(f.get('what'))}{fix}</td></tr>")
+    summary = f"{problems} problem(s) found" if problems else "no problem found"
+    content = (
+        f'<h1>Diagnosis</h1><p>{esc(summary)} &middot; <a href="/debug/diagnose?format=json">JSON</a></p>'
+        f"<table><tr><th></th><th>object</th><th>finding</th></tr>{''.join(rows)}</table>"
+    )
+    return Page(200, _document("Diagnosis", content), "/debug/diagnose")
 
 
 def is_ui_path(path: str) -> bool:

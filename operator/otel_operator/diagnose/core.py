@@ -76,6 +76,28 @@ def diagnose(inputs: Inputs, namespace: str, collector: str | None = None, focus
     return findings
 
 
+def diagnose_allocator(inputs: Inputs, config: AllocatorConfig, who: str = "target allocator") -> list[Finding]:
+    """The same checks from inside a running allocator: its own configuration instead of a collector's spec."""
+    findings = _missing_kinds(inputs)
+    world = _World(inputs)
+    if not config.prometheus_cr.enabled:
+        findings.append(
+            Finding(
+                who,
+                False,
+                "prometheus_cr.enabled is false, so no ServiceMonitor or PodMonitor is read",
+                f"set {CR_PATH}.enabled: true on the collector (prometheus_cr.enabled in targetallocator.yaml)",
+            )
+        )
+        return findings
+    findings.append(Finding(who, True, "Prometheus CR discovery is enabled"))
+    findings += _selector_settings(config, who, inputs, world)
+    for kind, monitors in (("ServiceMonitor", inputs.service_monitors), ("PodMonitor", inputs.pod_monitors)):
+        for monitor in sorted(monitors, key=lambda m: (namespace_of(m), name_of(m))):
+            findings += _monitor(kind, {**monitor, "kind": kind}, _Scope(who, config, world))
+    return findings
+
+
 def _missing_kinds(inputs: Inputs) -> list[Finding]:
     return [
         Finding(
