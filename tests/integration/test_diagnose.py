@@ -60,6 +60,8 @@ async def create(api: ApiClient, obj: Obj) -> None:
         await client.CoreV1Api(api).create_namespaced_service(ns, obj)
     elif kind == "EndpointSlice":
         await client.DiscoveryV1Api(api).create_namespaced_endpoint_slice(ns, obj)
+    elif kind == "Secret":
+        await client.CoreV1Api(api).create_namespaced_secret(ns, obj)
     elif kind == "ServiceMonitor":
         await custom.create_namespaced_custom_object("monitoring.coreos.com", "v1", ns, "servicemonitors", obj)
     else:
@@ -240,3 +242,26 @@ def test_an_unreachable_cluster_is_bad_usage(tmp_path: Any, capsys: pytest.Captu
     )
     assert main(["diagnose", "--kubeconfig", str(config)]) == 2
     assert "cannot read the cluster" in capsys.readouterr().err
+
+
+async def test_a_monitor_with_credentials_from_a_secret_is_not_reported_rejected(
+    api: ApiClient, crds: list[str], kubeconfig: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ns = "diag-secret"
+    await reset(api, ns)
+    objects = guide_objects(ns)
+    objects["EndpointSlice"] = endpoint_slice(ns, "prom")
+    auth = {"username": {"name": "scrape-auth", "key": "user"}, "password": {"name": "scrape-auth", "key": "pass"}}
+    objects["ServiceMonitor"]["spec"]["endpoints"] = [{"port": "prom", "basicAuth": auth}]
+    objects["Secret"] = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "scrape-auth", "namespace": ns},
+        "stringData": {"user": "scraper", "pass": "hunter2"},
+    }
+    for obj in objects.values():
+        await create(api, obj)
+    argv = ["diagnose", "--kubeconfig", kubeconfig, "--collector", "otelcol", "-n", ns]
+    code, out = await run_cli([*argv, "--servicemonitor", f"{ns}/sm-example"], capsys)
+    assert code == 0, out
+    assert "kept by job serviceMonitor/" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from otel_operator.diagnose.model import Inputs
@@ -13,6 +14,9 @@ MONITORS = {
     "ServiceMonitor": "/apis/monitoring.coreos.com/v1/servicemonitors",
     "PodMonitor": "/apis/monitoring.coreos.com/v1/podmonitors",
 }
+
+
+log = logging.getLogger("otel_operator.diagnose")
 
 
 async def _list(kube: Kube, path: str, attempts: int = 5) -> list[dict[str, Any]]:
@@ -48,8 +52,28 @@ async def gather(kube: Kube, namespace: str) -> Inputs:
         services=await _list(kube, "/api/v1/services"),
         endpoint_slices=await _list(kube, "/apis/discovery.k8s.io/v1/endpointslices"),
         pods=await _list(kube, "/api/v1/pods"),
+        endpoints=await _list(kube, "/api/v1/endpoints"),
+        secrets=await _referenced(kube, [*monitors["ServiceMonitor"], *monitors["PodMonitor"]]),
         missing_kinds=tuple(missing),
     )
+
+
+async def _referenced(kube: Kube, monitors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Secrets and ConfigMaps in the monitors' namespaces (credentials and TLS material they may refer to), as
+    the allocator resolves them. Only those namespaces are read; one that may not be read is skipped (the monitor
+    then shows as rejected, with the API's reason in the log)."""
+    found: list[dict[str, Any]] = []
+    for namespace in sorted({str((m.get("metadata") or {}).get("namespace") or "") for m in monitors} - {""}):
+        for kind, plural in (("Secret", "secrets"), ("ConfigMap", "configmaps")):
+            try:
+                items = await _list(kube, f"/api/v1/namespaces/{namespace}/{plural}")
+            except KubeError as err:
+                if err.status != 403:
+                    raise
+                log.warning("cannot read %s in namespace %s: %s", plural, namespace, err)
+                continue
+            found += [{**item, "kind": kind} for item in items]
+    return found
 
 
 def render_text(findings: list[Any]) -> str:
