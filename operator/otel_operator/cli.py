@@ -241,6 +241,7 @@ _FOCUS_KINDS = {"servicemonitor": "ServiceMonitor", "podmonitor": "PodMonitor", 
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    import dataclasses
     import json
 
     import aiohttp
@@ -273,6 +274,15 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     except (KubeError, OSError, aiohttp.ClientError, TimeoutError, ConfigException, kopf.LoginError) as err:
         print(f"otel-operator diagnose: cannot read the cluster: {err}", file=sys.stderr)
         return EXIT_USAGE
+    if args.allocator:
+        from otel_operator.diagnose.gather import allocator_assignments
+
+        try:
+            assignments = asyncio.run(allocator_assignments(args.allocator))
+        except (OSError, aiohttp.ClientError, TimeoutError, ValueError) as err:
+            print(f"otel-operator diagnose: cannot ask the allocator at {args.allocator}: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        inputs = dataclasses.replace(inputs, assignments=assignments)
     findings = diagnose(inputs, namespace, args.collector, focus)
     if args.output == "json":
         problems = [f for f in findings if not f.ok]
@@ -439,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
         about.add_argument(f"--{flag}", metavar="NS/NAME", help=f"ask about one {flag}")
     diagnose.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
     diagnose.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    diagnose.add_argument(
+        "--allocator",
+        metavar="URL",
+        help="the running allocator, to say which collector each kept target went to, e.g. after "
+        "`kubectl port-forward svc/NAME-targetallocator 8080:80`: http://localhost:8080",
+    )
     diagnose.set_defaults(func=cmd_diagnose)
     return parser
 

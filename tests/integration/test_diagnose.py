@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes_asyncio import client
+from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from otel_operator.allocator.app import Allocator, serve
+from otel_operator.allocator.config import load_config
 from otel_operator.cli import main
-from tests.integration.conftest import ROOT, ensure_namespace
+from tests.integration.conftest import ROOT, ensure_namespace, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -265,3 +268,47 @@ async def test_a_monitor_with_credentials_from_a_secret_is_not_reported_rejected
     code, out = await run_cli([*argv, "--servicemonitor", f"{ns}/sm-example"], capsys)
     assert code == 0, out
     assert "kept by job serviceMonitor/" in out
+
+
+async def test_with_the_running_allocator_it_says_which_collector_scrapes_each_target(
+    api: ApiClient, crds: list[str], kubeconfig: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ns = "diag-assigned"
+    await reset(api, ns)
+    objects = guide_objects(ns)
+    objects["EndpointSlice"] = endpoint_slice(ns, "prom")
+    for obj in objects.values():
+        await create(api, obj)
+    text = f"""
+listen_addr: 127.0.0.1:0
+kube_config_file_path: {kubeconfig}
+collector_namespace: {ns}
+collectors: [otelcol-collector-0]
+prometheus_cr:
+  enabled: true
+  allow_namespaces: [{ns}]
+  service_monitor_selector: {{}}
+"""
+    cfg = client.Configuration()
+    await kube_config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    allocator = Allocator(load_config(text), ApiClient(configuration=cfg), namespace=ns)
+    listeners = await serve(allocator)
+    await allocator.start()
+    try:
+        await allocator.wait_ready(30)
+        base = f"http://127.0.0.1:{listeners.ports['http']}"
+        argv = ["diagnose", "--kubeconfig", kubeconfig, "--collector", "otelcol", "-n", ns, "--allocator", base]
+
+        async def answered() -> str | None:
+            code, out = await run_cli([*argv, "--servicemonitor", f"{ns}/sm-example"], capsys)
+            return out if code == 0 and "scraped by collector otelcol-collector-0" in out else None
+
+        await wait_for(answered, within=20, what="the target's collector in the diagnosis")
+    finally:
+        await allocator.stop()
+        await listeners.close()
+        if allocator.api is not None:
+            await allocator.api.close()
+    code, out = await run_cli([*argv, "--servicemonitor", f"{ns}/sm-example"], capsys)  # the allocator is gone
+    assert code == 2
+    assert f"cannot ask the allocator at {base}" in out

@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import Any
 
+import aiohttp
+
 from otel_operator.diagnose.model import Inputs
 from otel_operator.reconcile.kube import Kube, KubeError
 
@@ -74,6 +76,28 @@ async def _referenced(kube: Kube, monitors: list[dict[str, Any]]) -> list[dict[s
                 continue
             found += [{**item, "kind": kind} for item in items]
     return found
+
+
+async def allocator_assignments(base: str) -> dict[str, dict[str, Any]]:
+    """Ask a running allocator (`base`: its HTTP root) for every job's targets by collector, as its API serves
+    them: `{job: /jobs/<job>/targets answer}`."""
+    base = base.rstrip("/")
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        async with http.get(f"{base}/jobs") as response:
+            response.raise_for_status()
+            jobs = await response.json(content_type=None)
+        if not isinstance(jobs, dict):
+            raise ValueError(f"{base}/jobs did not answer a JSON object")
+        out: dict[str, dict[str, Any]] = {}
+        for job, entry in jobs.items():
+            link = entry.get("_link") if isinstance(entry, dict) else None
+            if not isinstance(link, str):
+                continue
+            async with http.get(base + link) as response:
+                response.raise_for_status()
+                out[str(job)] = await response.json(content_type=None)
+        return out
 
 
 def render_text(findings: list[Any]) -> str:
