@@ -13,28 +13,21 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from otel_operator import __version__
 
+if TYPE_CHECKING:
+    from otel_operator.reconcile.runner import OperatorOptions
+
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
-Command = Callable[[argparse.Namespace], int]
 
-
-def _not_built(what: str) -> Command:
-    def command(_: argparse.Namespace) -> int:
-        print(f"otel-operator: `{what}` is not built yet in this version ({__version__}).", file=sys.stderr)
-        return EXIT_USAGE
-
-    return command
-
-
-def operator_options(args: argparse.Namespace) -> Any:
+def operator_options(args: argparse.Namespace) -> OperatorOptions:
     """`otel-operator run`'s arguments as OperatorOptions (the chart's tests use this too)."""
     from otel_operator.reconcile.runner import OperatorOptions
 
