@@ -113,6 +113,7 @@ CASES: list[Case] = [
             """\
   kubernetesSDConfigs:
   - role: EndpointSlice
+    apiServer: https://k8s.example:6443
     authorization: {credentials: {name: creds, key: token}}
     followRedirects: true
     tlsConfig: {serverName: api}
@@ -124,7 +125,8 @@ CASES: list[Case] = [
         """\
 - job_name: scrapeConfig/default/test
   kubernetes_sd_configs:
-  - role: endpointslice
+  - api_server: https://k8s.example:6443
+    role: endpointslice
     authorization: {type: Bearer, credentials: token}
     follow_redirects: true
     tls_config: {server_name: api}
@@ -241,6 +243,18 @@ BAD: list[tuple[str, str, str, str]] = [
         "  kubernetesSDConfigs: [{namespaces: {names: [a]}}]",
         "spec.kubernetesSDConfigs[0].role",
         "required field is missing",
+    ),
+    (
+        "Kubernetes SD client settings without an API server (Prometheus would refuse every job)",
+        "  kubernetesSDConfigs: [{role: Pod, tlsConfig: {insecureSkipVerify: true}}]",
+        "spec.kubernetesSDConfigs[0].apiServer",
+        "required when HTTP client settings are set (tls_config)",
+    ),
+    (
+        "Kubernetes SD with redirects turned off and no API server",
+        "  kubernetesSDConfigs: [{role: Pod, followRedirects: false}]",
+        "spec.kubernetesSDConfigs[0].apiServer",
+        "(follow_redirects)",
     ),
     (
         "an HTTP SD URL without a scheme",

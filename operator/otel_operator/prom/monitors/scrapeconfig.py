@@ -78,6 +78,25 @@ def _http(ctx: Context, sd: Obj, where: str) -> Config:
     return cfg
 
 
+# Prometheus HTTP client settings: any of them (or redirects/HTTP2 turned off) makes a Kubernetes SD config need an
+# explicit api_server.
+_CLIENT_KEYS = frozenset(
+    {
+        "authorization",
+        "basic_auth",
+        "oauth2",
+        "tls_config",
+        "bearer_token",
+        "bearer_token_file",
+        "proxy_url",
+        "no_proxy",
+        "proxy_from_environment",
+        "proxy_connect_header",
+        "http_headers",
+    }
+)
+
+
 def _kubernetes(ctx: Context, sd: Obj, where: str) -> Config:
     cfg: Config = {}
     api_server = common.opt_str(sd, "apiServer", where)
@@ -93,6 +112,18 @@ def _kubernetes(ctx: Context, sd: Obj, where: str) -> Config:
     common.set_if(cfg, "follow_redirects", common.opt_bool(sd, "followRedirects", where))
     common.set_if(cfg, "enable_http2", common.opt_bool(sd, "enableHTTP2", where))
     cfg.update(_tls(ctx, sd, where))
+    custom = sorted(k for k in cfg if k in _CLIENT_KEYS) + [
+        k for k in ("follow_redirects", "enable_http2") if cfg.get(k) is False
+    ]
+    if custom and api_server is None:
+        # Prometheus refuses the whole configuration then ("to use custom HTTP client configuration please provide
+        # the 'api_server' URL explicitly"), and a collector reads /scrape_configs as one document: one such job
+        # would stop every job of every collector, so it is rejected here, alone
+        raise Invalid(
+            join(where, "apiServer"),
+            f"required when HTTP client settings are set ({', '.join(custom)}): Prometheus accepts custom client "
+            "settings only for an explicit API server; set apiServer, or remove them to use the in-cluster API",
+        )
     namespaces = common.opt_obj(sd, "namespaces", where)
     if namespaces is not None:
         ns_path = join(where, "namespaces")
