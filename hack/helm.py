@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,67 +45,34 @@ def cached() -> Path:
 
 def find(build: bool = True) -> str | None:
     """The binary's path; None when it is not cached and cannot be built (no Go)."""
-    if env := os.environ.get("OTEL_OPERATOR_HELM"):
-        return env
-    binary = cached()
-    if os.access(binary, os.X_OK):
-        return str(binary)
-    if not build or shutil.which("go") is None:
-        return None
-    build_helm(binary.parent)
-    return str(binary)
+    return localcluster.find_tool("OTEL_OPERATOR_HELM", cached(), build_helm, allow_build=build)
+
+
+def _ldflags(upstream_go_mod: str) -> str:
+    # Helm's Makefile stamps the Kubernetes version its client libraries speak (client-go v0.Y → 1.Y) as the default
+    # of `helm template`/`lint`; without it they assume 1.20 and refuse charts that need more.
+    client_go = re.search(r"^\s*k8s\.io/client-go v0\.(\d+)\.", upstream_go_mod, re.M)
+    kube_minor = client_go.group(1) if client_go else "30"
+    return (
+        f"-s -w -X {HELM_MODULE}/internal/version.version={HELM_VERSION}"
+        f" -X {HELM_MODULE}/internal/version.gitTreeState=clean"
+        f" -X {HELM_MODULE}/pkg/chartutil.k8sVersionMajor=1"
+        f" -X {HELM_MODULE}/pkg/chartutil.k8sVersionMinor={kube_minor}"
+        f" -X {HELM_MODULE}/pkg/lint/rules.k8sVersionMajor=1"
+        f" -X {HELM_MODULE}/pkg/lint/rules.k8sVersionMinor={kube_minor}"
+    )
 
 
 def build_helm(folder: Path) -> None:
-    work = folder / "src"
-    work.mkdir(parents=True, exist_ok=True)
-    env = localcluster.go_env()
-    localcluster.log(f"building Helm {HELM_VERSION} from the Go module proxy in {work} (once)")
-    meta = subprocess.run(
-        ["go", "mod", "download", "-json", f"{HELM_MODULE}@{HELM_VERSION}"],
-        cwd=work,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
+    localcluster.go_build_from_proxy(
+        folder,
+        label=f"Helm {HELM_VERSION}",
+        module=HELM_MODULE,
+        version=HELM_VERSION,
+        package=f"{HELM_MODULE}/cmd/helm",
+        binary="helm",
+        ldflags=_ldflags,
     )
-    upstream = Path(json.loads(meta.stdout)["GoMod"]).read_text()
-    # carry over any replace directives (none in 3.22) and the Go version the module asks for
-    replaces = re.findall(r"^replace .+$", upstream, re.M)
-    go = re.search(r"^go (\S+)$", upstream, re.M)
-    # Helm's Makefile stamps the Kubernetes version its client libraries speak (client-go v0.Y → 1.Y) as the default
-    # of `helm template`/`lint`; without it they assume 1.20 and refuse charts that need more.
-    client_go = re.search(r"^\s*k8s\.io/client-go v0\.(\d+)\.", upstream, re.M)
-    kube_minor = client_go.group(1) if client_go else "30"
-    (work / "go.mod").write_text(
-        "module helmtool\n\n"
-        f"go {go.group(1) if go else '1.25'}\n\n"
-        f"require {HELM_MODULE} {HELM_VERSION}\n\n" + "\n".join(replaces) + "\n"
-    )
-    (work / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{HELM_MODULE}/cmd/helm"\n')
-    localcluster.run(["go", "mod", "tidy"], cwd=work, env=env)
-    tmp = folder / ".helm.tmp"
-    localcluster.run(
-        [
-            "go",
-            "build",
-            "-trimpath",
-            "-ldflags",
-            f"-s -w -X {HELM_MODULE}/internal/version.version={HELM_VERSION}"
-            f" -X {HELM_MODULE}/internal/version.gitTreeState=clean"
-            f" -X {HELM_MODULE}/pkg/chartutil.k8sVersionMajor=1"
-            f" -X {HELM_MODULE}/pkg/chartutil.k8sVersionMinor={kube_minor}"
-            f" -X {HELM_MODULE}/pkg/lint/rules.k8sVersionMajor=1"
-            f" -X {HELM_MODULE}/pkg/lint/rules.k8sVersionMinor={kube_minor}",
-            "-o",
-            str(tmp),
-            f"{HELM_MODULE}/cmd/helm",
-        ],
-        cwd=work,
-        env=env,
-    )
-    tmp.rename(folder / "helm")
-    shutil.rmtree(work, ignore_errors=True)  # the module cache keeps the sources
 
 
 # --------------------------------------------------------------------------- generated files

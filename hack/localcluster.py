@@ -30,6 +30,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -86,6 +87,66 @@ def go_env() -> dict[str, str]:
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod -buildvcs=false")
     env.setdefault("GOTOOLCHAIN", "local")
     return env
+
+
+def find_tool(env_var: str, binary: Path, build: Callable[[Path], None], *, allow_build: bool = True) -> str | None:
+    """A test tool's path: $env_var, else the cached `binary`, else built into its folder (None: neither cached nor
+    buildable, for want of Go)."""
+    if env := os.environ.get(env_var):
+        return env
+    if os.access(binary, os.X_OK):
+        return str(binary)
+    if not allow_build or shutil.which("go") is None:
+        return None
+    build(binary.parent)
+    return str(binary)
+
+
+def go_build_from_proxy(
+    folder: Path,
+    *,
+    label: str,
+    module: str,
+    version: str,
+    package: str,
+    binary: str,
+    ldflags: Callable[[str], str],
+    tags: str = "",
+) -> None:
+    """Build `package` of `module@version` from the Go module proxy into `folder/binary`, through a throwaway module
+    that requires it: `go install pkg@version` refuses modules with replace directives, so those are carried over,
+    with the Go version the module asks for. `ldflags` gets the module's own go.mod text."""
+    work = folder / "src"
+    work.mkdir(parents=True, exist_ok=True)
+    env = go_env()
+    log(f"building {label} from the Go module proxy in {work} (once)")
+    meta = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
+        cwd=work,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    upstream = Path(json.loads(meta.stdout)["GoMod"]).read_text()
+    replaces = re.findall(r"^replace .+$", upstream, re.M)
+    go = re.search(r"^go (\S+)$", upstream, re.M)
+    (work / "go.mod").write_text(
+        f"module {binary}tool\n\ngo {go.group(1) if go else '1.25'}\n\nrequire {module} {version}\n\n"
+        + "\n".join(replaces)
+        + "\n"
+    )
+    (work / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{package}"\n')
+    run(["go", "mod", "tidy"], cwd=work, env=env)
+    tmp = folder / f".{binary}.tmp"
+    tag_args = ["-tags", tags] if tags else []
+    run(
+        ["go", "build", "-trimpath", *tag_args, "-ldflags", ldflags(upstream), "-o", str(tmp), package],
+        cwd=work,
+        env=env,
+    )
+    tmp.rename(folder / binary)
+    shutil.rmtree(work, ignore_errors=True)  # the module cache keeps the sources
 
 
 def staging_replacements(kube_mod: str, version: str) -> list[str]:

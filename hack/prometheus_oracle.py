@@ -13,11 +13,6 @@ plugin compiled in (about 7 minutes on 2 cores, once).
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -34,62 +29,20 @@ def cached() -> Path:
 
 def find(build: bool = True) -> str | None:
     """The binary's path; None when it is not cached and cannot be built (no Go)."""
-    if env := os.environ.get("OTEL_OPERATOR_PROMETHEUS"):
-        return env
-    binary = cached()
-    if os.access(binary, os.X_OK):
-        return str(binary)
-    if not build or shutil.which("go") is None:
-        return None
-    build_prometheus(binary.parent)
-    return str(binary)
+    return localcluster.find_tool("OTEL_OPERATOR_PROMETHEUS", cached(), build_prometheus, allow_build=build)
 
 
 def build_prometheus(folder: Path) -> None:
-    work = folder / "src"
-    work.mkdir(parents=True, exist_ok=True)
-    env = localcluster.go_env()
-    localcluster.log(f"building Prometheus {PROMETHEUS_VERSION} from the Go module proxy in {work} (once)")
-    meta = subprocess.run(
-        ["go", "mod", "download", "-json", f"github.com/prometheus/prometheus@{PROMETHEUS_MODULE_VERSION}"],
-        cwd=work,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
+    localcluster.go_build_from_proxy(
+        folder,
+        label=f"Prometheus {PROMETHEUS_VERSION}",
+        module="github.com/prometheus/prometheus",
+        version=PROMETHEUS_MODULE_VERSION,
+        package="github.com/prometheus/prometheus/cmd/prometheus",
+        binary="prometheus",
+        tags="remove_all_sd,enable_kubernetes_sd",  # only the Kubernetes SD plugin compiled in
+        ldflags=lambda _: f"-s -w -X github.com/prometheus/common/version.Version={PROMETHEUS_VERSION[1:]}",
     )
-    upstream = Path(json.loads(meta.stdout)["GoMod"]).read_text()
-    # `go install pkg@version` refuses modules with replace directives, so carry them over into our own module
-    replaces = re.findall(r"^replace .+$", upstream, re.M)
-    go = re.search(r"^go (\S+)$", upstream, re.M)
-    (work / "go.mod").write_text(
-        "module promoracle\n\n"
-        f"go {go.group(1) if go else '1.25'}\n\n"
-        f"require github.com/prometheus/prometheus {PROMETHEUS_MODULE_VERSION}\n\n" + "\n".join(replaces) + "\n"
-    )
-    (work / "tools.go").write_text(
-        '//go:build tools\n\npackage tools\n\nimport _ "github.com/prometheus/prometheus/cmd/prometheus"\n'
-    )
-    localcluster.run(["go", "mod", "tidy"], cwd=work, env=env)
-    tmp = folder / ".prometheus.tmp"
-    localcluster.run(
-        [
-            "go",
-            "build",
-            "-trimpath",
-            "-tags",
-            "remove_all_sd,enable_kubernetes_sd",
-            "-ldflags",
-            f"-s -w -X github.com/prometheus/common/version.Version={PROMETHEUS_VERSION[1:]}",
-            "-o",
-            str(tmp),
-            "github.com/prometheus/prometheus/cmd/prometheus",
-        ],
-        cwd=work,
-        env=env,
-    )
-    tmp.rename(folder / "prometheus")
-    shutil.rmtree(work, ignore_errors=True)  # the module cache keeps the sources
 
 
 if __name__ == "__main__":
