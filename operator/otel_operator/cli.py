@@ -89,11 +89,13 @@ def cmd_allocator(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run_allocator(config, stop)
 
+    import kopf
+
     from otel_operator.allocator.app import TLSSetupError
 
     try:
         asyncio.run(main())
-    except (TLSSetupError, OSError) as err:  # a port in use, unreadable certificates: say so, no traceback
+    except (TLSSetupError, OSError, kopf.LoginError) as err:  # a port in use, bad certificates, no credentials
         print(f"otel-operator allocator: {err}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK

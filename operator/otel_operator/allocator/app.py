@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from kubernetes_asyncio import client as k8s_client
-from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from otel_operator.allocator import watch
@@ -39,6 +37,7 @@ from otel_operator.allocator.strategies import Collector, by_name
 from otel_operator.diagnose.core import diagnose_allocator
 from otel_operator.diagnose.model import Inputs
 from otel_operator.prom.targets import GlobalDefaults, ScrapeConfigError, ScrapeSettings
+from otel_operator.reconcile.login import api_client
 
 log = logging.getLogger("otel_operator.allocator")
 
@@ -73,15 +72,11 @@ def own_namespace() -> str:
 
 
 async def kube_client(config: AllocatorConfig) -> ApiClient:
-    """A client from the configured kubeconfig when it exists, else the in-cluster service account."""
-    cfg = k8s_client.Configuration()
+    """A client from the configured kubeconfig when it exists, else as the operator finds one (in-cluster first)."""
     path = config.kube_config_file_path
     exists: bool = await asyncio.to_thread(Path(path).exists) if path else False
-    if exists:
-        await k8s_config.load_kube_config(config_file=path, client_configuration=cfg)
-    else:
-        k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    return ApiClient(configuration=cfg)
+    client: ApiClient = await api_client(path if exists else None)
+    return client
 
 
 @dataclass(slots=True)

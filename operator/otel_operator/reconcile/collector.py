@@ -28,7 +28,7 @@ from otel_operator.reconcile.desired import (
     replicas_of,
     to_prune,
 )
-from otel_operator.reconcile.kube import KINDS, Kube, KubeError, item_path
+from otel_operator.reconcile.kube import KINDS, Kube, KubeError
 
 log = logging.getLogger("otel_operator.reconcile")
 
@@ -63,12 +63,17 @@ async def children(kube: Kube, owner: Mapping[str, Any]) -> list[dict[str, Any]]
 async def sync(
     kube: Kube, owner: Mapping[str, Any], objects: Sequence[Mapping[str, Any]], *, versioned_prefix: str | None
 ) -> SyncResult:
-    """Make the owner's children exactly `objects` (in their order), writing only where something differs."""
+    """Make the owner's children exactly `objects` (in their order), writing only where something differs.
+
+    One list per kind (by the owner-uid label) serves both questions: what is there to compare, and what to prune;
+    a desired object not among them (absent, or not ours yet) is applied."""
     result = SyncResult()
     desired = [owned(obj, owner) for obj in objects]
+    live_children = await children(kube, owner)
+    live_by_key = {key_of(obj): obj for obj in live_children}
     for obj in desired:
         key = key_of(obj)
-        live = await kube.get(item_path(obj))
+        live = live_by_key.get(key)
         if live is not None and covers(live, obj):
             result.unchanged.append(key)
             result.live[key] = live
@@ -76,7 +81,6 @@ async def sync(
         result.live[key] = await kube.apply(obj)
         (result.created if live is None else result.updated).append(key)
     keep = int(((owner.get("spec") or {}).get("configVersions")) or 3)
-    live_children = await children(kube, owner)
     for stale in to_prune(live_children, desired, versioned_prefix=versioned_prefix, keep_versions=keep):
         await kube.delete(stale)
         result.deleted.append(key_of(stale))
