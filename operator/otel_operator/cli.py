@@ -169,7 +169,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         problems += result.problems
-        objects += result.objects
+        objects += [*result.objects, *result.allocator_objects]
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:

@@ -14,36 +14,70 @@ from typing import Any, Final
 from otel_operator import __version__
 from otel_operator.allocator.config import ConfigError, load_config
 from otel_operator.api.validation import FieldError, describe, validate
-from otel_operator.manifests import collector_config, components, defaults, labels, naming, validation
+from otel_operator.manifests import collector_config, components, defaults, featuregates, labels, naming, validation
 from otel_operator.manifests.allocator_config import allocator_config, allocator_yaml, go_duration
 from otel_operator.manifests.collector_config import AllocatorLink, config_hash, plain_yaml, prometheus_config
+from otel_operator.manifests.collector_rbac import collector_cluster_role, collector_cluster_role_binding
 from otel_operator.manifests.configmap import allocator_config_map, collector_config_map
 from otel_operator.manifests.daemonset import collector_daemonset
 from otel_operator.manifests.deployment import allocator_deployment, collector_deployment
+from otel_operator.manifests.hpa import collector_hpa
+from otel_operator.manifests.httproute import collector_http_routes
+from otel_operator.manifests.ingress import collector_ingress
 from otel_operator.manifests.model import Build, BuildOptions, Object
+from otel_operator.manifests.networkpolicy import allocator_network_policy, collector_network_policy
 from otel_operator.manifests.params import AllocatorParams, CollectorParams, Resource
+from otel_operator.manifests.pdb import allocator_pdb, collector_pdb
 from otel_operator.manifests.rbac import allocator_cluster_role, allocator_cluster_role_binding
-from otel_operator.manifests.service import allocator_service, collector_service, headless_service, monitoring_service
+from otel_operator.manifests.route import collector_routes
+from otel_operator.manifests.service import (
+    allocator_service,
+    collector_service,
+    extension_service,
+    headless_service,
+    monitoring_service,
+)
 from otel_operator.manifests.serviceaccount import allocator_service_account, collector_service_account
+from otel_operator.manifests.servicemonitor import (
+    allocator_service_monitor,
+    collector_exporter_service_monitor,
+    collector_monitoring_service_monitor,
+)
 from otel_operator.manifests.statefulset import collector_statefulset
 
-CollectorBuilder = Callable[[CollectorParams], Object | None]
-AllocatorBuilder = Callable[[AllocatorParams], Object | None]
+# A builder returns its object, several of one kind (Routes: one per port), or None when none is wanted.
+Built = Object | list[Object] | None
+CollectorBuilder = Callable[[CollectorParams], Built]
+AllocatorBuilder = Callable[[AllocatorParams], Built]
 
-_COLLECTOR_COMMON: Final[tuple[CollectorBuilder, ...]] = (
+_COLLECTOR_BEFORE: Final[tuple[CollectorBuilder, ...]] = (
     collector_service_account,
+    collector_cluster_role,
+    collector_cluster_role_binding,
     collector_config_map,
     collector_service,
     headless_service,
     monitoring_service,
+    extension_service,
 )
-# What a collector consists of, per mode. A builder returns None when its object is not wanted.
+_COLLECTOR_AFTER: Final[tuple[CollectorBuilder, ...]] = (
+    collector_pdb,
+    collector_hpa,
+    collector_network_policy,
+    collector_monitoring_service_monitor,
+    collector_exporter_service_monitor,
+    collector_ingress,
+    collector_routes,
+    collector_http_routes,
+)
+# What a collector consists of, per mode. Builders decide themselves what their object needs (a PDB is not built
+# for a daemonset, a Route only for spec.ingress.type route, ...).
 COLLECTOR_BUILDERS: Final[Mapping[str, tuple[CollectorBuilder, ...]]] = {
-    "statefulset": (*_COLLECTOR_COMMON, collector_statefulset),
-    "deployment": (*_COLLECTOR_COMMON, collector_deployment),
-    "daemonset": (*_COLLECTOR_COMMON, collector_daemonset),
+    "statefulset": (*_COLLECTOR_BEFORE, collector_statefulset, *_COLLECTOR_AFTER),
+    "deployment": (*_COLLECTOR_BEFORE, collector_deployment, *_COLLECTOR_AFTER),
+    "daemonset": (*_COLLECTOR_BEFORE, collector_daemonset, *_COLLECTOR_AFTER),
 }
-# What a target allocator consists of (embedded in a collector, or a TargetAllocator resource).
+# What a target allocator consists of (a TargetAllocator resource, embedded in a collector or standalone).
 ALLOCATOR_BUILDERS: Final[tuple[AllocatorBuilder, ...]] = (
     allocator_service_account,
     allocator_cluster_role,
@@ -51,6 +85,9 @@ ALLOCATOR_BUILDERS: Final[tuple[AllocatorBuilder, ...]] = (
     allocator_config_map,
     allocator_service,
     allocator_deployment,
+    allocator_pdb,
+    allocator_network_policy,
+    allocator_service_monitor,
 )
 # Apply order: what others refer to first.
 APPLY_ORDER: Final = (
@@ -62,7 +99,27 @@ APPLY_ORDER: Final = (
     "StatefulSet",
     "Deployment",
     "DaemonSet",
+    "TargetAllocator",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+    "NetworkPolicy",
+    "ServiceMonitor",
+    "Ingress",
+    "Route",
+    "HTTPRoute",
 )
+
+
+def _run(builders: tuple[Callable[[Any], Built], ...], params: Any) -> list[Object]:
+    out: list[Object] = []
+    for builder in builders:
+        made = builder(params)
+        if isinstance(made, list):
+            out += made
+        elif made is not None:
+            out.append(made)
+    return out
+
 
 COLLECTOR_API: Final = ("opentelemetry.io/v1beta1", "OpenTelemetryCollector")
 ALLOCATOR_API: Final = ("opentelemetry.io/v1alpha1", "TargetAllocator")
@@ -154,7 +211,7 @@ def _allocator_params(
 
 
 def _allocator_objects(params: AllocatorParams) -> list[Object]:
-    return [obj for builder in ALLOCATOR_BUILDERS if (obj := builder(params)) is not None]
+    return _run(ALLOCATOR_BUILDERS, params)
 
 
 # --- the collector --------------------------------------------------------------------------------------------------
@@ -196,20 +253,27 @@ def collector_params(resource: Mapping[str, Any], options: BuildOptions) -> Coll
 
 
 def build_collector(resource: Mapping[str, Any], options: BuildOptions) -> Build:
-    found = validation.check_collector(defaulted := defaults.collector(resource))
+    found = validation.check_collector(defaulted := defaults.collector(resource), options)
     if found.errors:
         return _failed(found.errors, found.warnings)
     params = collector_params(defaulted, options)
-    objects = [obj for builder in COLLECTOR_BUILDERS[params.mode] if (obj := builder(params)) is not None]
+    objects = _run(COLLECTOR_BUILDERS[params.mode], params)
+    allocator_objects: list[Object] = []
     if params.link is not None and params.link.allocator_name == params.name and not _label_linked(defaulted):
-        ta = defaults.embedded_allocator(defaulted)
+        ta = defaults.embedded_allocator(defaulted, params.resource.annotations)
         origin = _Origin(describe(defaulted), "spec.targetAllocator", "spec.config.receivers.prometheus.config", 0)
         allocator, problems = _allocator_params(ta, params.selector_labels, params.config, options, origin)
         if allocator is None:
             return _failed(problems, found.warnings)
-        objects += _allocator_objects(allocator)
+        if options.gate(featuregates.TARGET_ALLOCATOR_CR):
+            # upstream 0.127+: the collector owns a TargetAllocator resource, which owns the allocator's objects
+            objects.append(ta)
+            allocator_objects = _allocator_objects(allocator)
+        else:
+            objects += _allocator_objects(allocator)
     return Build(
         objects=_ordered(objects),
+        allocator_objects=_ordered(allocator_objects),
         warnings=tuple(found.warnings),
         image=params.image,
         version=options.collector_version,
@@ -226,7 +290,7 @@ def build_target_allocator(
     resource: Mapping[str, Any], options: BuildOptions, collector: Mapping[str, Any] | None = None
 ) -> Build:
     ta = defaults.target_allocator(resource)
-    found = validation.check_target_allocator(ta, has_collector=collector is not None)
+    found = validation.check_target_allocator(ta, has_collector=collector is not None, options=options)
     if found.errors:
         return _failed(found.errors, found.warnings)
     selector: dict[str, str] | None = None

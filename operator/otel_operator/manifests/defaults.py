@@ -7,6 +7,7 @@ it over the config its webhook stored.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -73,7 +74,9 @@ def target_allocator(resource: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def embedded_allocator(collector_resource: Mapping[str, Any]) -> dict[str, Any]:
+def embedded_allocator(
+    collector_resource: Mapping[str, Any], annotations: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The TargetAllocator upstream derives from a (defaulted) collector's `spec.targetAllocator`: same name and
     namespace, the collector's labels (plus managed-by) and annotations, the allocator fields, the collector's pod
     annotations and network policy."""
@@ -85,14 +88,19 @@ def embedded_allocator(collector_resource: Mapping[str, Any]) -> dict[str, Any]:
         ta_spec["podAnnotations"] = dict(spec["podAnnotations"])
     if spec.get("networkPolicy") is not None:
         ta_spec["networkPolicy"] = dict(spec["networkPolicy"])
-    return {
+    out: dict[str, Any] = {
         "apiVersion": "opentelemetry.io/v1alpha1",
         "kind": "TargetAllocator",
         "metadata": {
             "name": meta.get("name"),
             "namespace": meta.get("namespace"),
             "labels": {**(meta.get("labels") or {}), labels.MANAGED_BY: labels.OPERATOR},
-            "annotations": dict(meta.get("annotations") or {}),
         },
-        "spec": ta_spec,
+        "spec": copy.deepcopy(ta_spec),
     }
+    # `annotations`: the collector's as filtered for its children (upstream copies them all, kubectl's
+    # last-applied-configuration included, which would make the TargetAllocator look user-applied)
+    kept = dict(annotations if annotations is not None else (meta.get("annotations") or {}))
+    if kept:
+        out["metadata"]["annotations"] = kept
+    return out

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from otel_operator import __version__
 from otel_operator.api.validation import FieldError
+from otel_operator.manifests.featuregates import DEFAULT_ENABLED
 from otel_operator.manifests.labels import DEFAULT_ANNOTATION_FILTERS
 
 # The collector version the operator deploys by default, as upstream 0.158.0 does (`versions.txt`). It is also what
@@ -37,6 +38,24 @@ class BuildOptions:
     # Create the allocator's ClusterRole and ClusterRoleBinding (upstream leaves that to the user). Turn off when
     # the operator may not grant those permissions, or RBAC is managed elsewhere.
     allocator_rbac: bool = True
+    # Upstream's feature gates that are on (`--feature-gates`; see featuregates.py).
+    feature_gates: frozenset[str] = DEFAULT_ENABLED
+    # The optional APIs the cluster serves, as "group/version" (monitoring.coreos.com/v1, route.openshift.io/v1,
+    # gateway.networking.k8s.io/v1): objects of an API not served are not built, and a warning says why. None means
+    # "not known" (`render` without a cluster): everything is built.
+    apis: frozenset[str] | None = None
+    # Create the ClusterRole and binding the collector's components need (k8sattributes, kubeletstats, ...), as
+    # upstream does when it may create RBAC.
+    collector_rbac: bool = True
+    # Addresses (ip, port) of the API server (EndpointSlice default/kubernetes): the allocator's NetworkPolicy lets
+    # it reach only these. Empty: not known (`render`).
+    api_server_endpoints: tuple[tuple[str, int], ...] = ()
+
+    def gate(self, name: str) -> bool:
+        return name in self.feature_gates
+
+    def serves(self, group_version: str) -> bool:
+        return self.apis is None or group_version in self.apis
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +69,9 @@ class Build:
     """
 
     objects: tuple[Object, ...] = ()
+    # The objects of the TargetAllocator resource among `objects` (a collector's embedded allocator): its own
+    # reconcile applies them, owned by it. `render` prints them after the collector's.
+    allocator_objects: tuple[Object, ...] = ()
     problems: tuple[FieldError, ...] = ()
     warnings: tuple[str, ...] = ()
     image: str = ""  # the workload's main container image (status.image)

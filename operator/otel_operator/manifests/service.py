@@ -109,3 +109,8 @@ def allocator_service(a: AllocatorParams) -> Object:
         {k: copy.deepcopy(a.spec[k]) for k in ("ipFamilies", "ipFamilyPolicy", "trafficDistribution") if a.spec.get(k)}
     )
     return _service(a.resource.metadata(a.object_name, a.labels), spec)
+
+
+def extension_service(p: CollectorParams) -> Object | None:
+    """`<name>-collector-extension`: the ports of extensions that serve clients (jaeger_query, ...)."""
+    return None

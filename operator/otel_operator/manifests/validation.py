@@ -11,36 +11,29 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from otel_operator.api.validation import FieldError, describe
-from otel_operator.manifests import components, labels
+from otel_operator.manifests import (
+    collector_rbac,
+    components,
+    hpa,
+    httproute,
+    ingress,
+    labels,
+    networkpolicy,
+    pdb,
+    route,
+    servicemonitor,
+)
 from otel_operator.manifests.allocator_config import go_duration
 from otel_operator.manifests.collector_config import PROMETHEUS, prometheus_config
+from otel_operator.manifests.model import BuildOptions
+from otel_operator.manifests.problems import Problems
 
 SUPPORTED_MODES: Final = ("deployment", "daemonset", "statefulset")
 ALLOCATOR_MODES: Final = ("statefulset", "daemonset")
 _PORT_NAME: Final = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
-# Fields the schema accepts that otel-operator does not act on yet: setting them is worth a warning.
-_UNSUPPORTED: Final = (
-    ("autoscaler", "no HorizontalPodAutoscaler is created"),
-    ("ingress", "no Ingress or Route is created"),
-    ("httpRoute", "no HTTPRoute is created"),
-    ("podDisruptionBudget", "no PodDisruptionBudget is created"),
-)
-
-
-class Problems:
-    """Errors and warnings about one resource, collected in the order found."""
-
-    def __init__(self, resource: Mapping[str, Any]) -> None:
-        self.who = describe(resource)
-        self.errors: list[FieldError] = []
-        self.warnings: list[str] = []
-
-    def error(self, field: str, message: str) -> None:
-        self.errors.append(FieldError(self.who, field, message))
-
-    def warn(self, field: str, message: str) -> None:
-        self.warnings.append(str(FieldError(self.who, field, message)))
+# The builder modules whose own checks run with these (each checks the fields of its objects).
+_MODULES: Final = (hpa, pdb, networkpolicy, servicemonitor, ingress, route, httproute, collector_rbac)
 
 
 def _is_set(value: Any) -> bool:
@@ -115,22 +108,6 @@ def _check_mode_fields(spec: Mapping[str, Any], mode: str, found: Problems) -> N
             )
 
 
-def _check_autoscaler(spec: Mapping[str, Any], found: Problems) -> None:
-    autoscaler = spec.get("autoscaler")
-    if not isinstance(autoscaler, Mapping):
-        return
-    low, high, replicas = autoscaler.get("minReplicas"), autoscaler.get("maxReplicas"), spec.get("replicas")
-    if high is None and low is not None:
-        found.error("spec.autoscaler.maxReplicas", "required when spec.autoscaler.minReplicas is set")
-    if high is not None:
-        if high < 1:
-            found.error("spec.autoscaler.maxReplicas", "must be at least 1")
-        if isinstance(replicas, int) and replicas > high:
-            found.error("spec.replicas", f"{replicas} is more than spec.autoscaler.maxReplicas ({high})")
-        if isinstance(low, int) and low > high:
-            found.error("spec.autoscaler.minReplicas", f"{low} is more than spec.autoscaler.maxReplicas ({high})")
-
-
 def _check_durations(spec: Mapping[str, Any], prefix: str, keys: tuple[str, ...], found: Problems) -> None:
     for key in keys:
         value = spec.get(key)
@@ -176,7 +153,9 @@ def _prometheus_receiver(config: Mapping[str, Any], found: Problems) -> bool:
     return False
 
 
-def _check_embedded_allocator(spec: Mapping[str, Any], mode: str, config: Mapping[str, Any], found: Problems) -> None:
+def _check_embedded_allocator(
+    spec: Mapping[str, Any], mode: str, config: Mapping[str, Any], options: BuildOptions, found: Problems
+) -> None:
     ta = spec.get("targetAllocator") or {}
     strategy = ta.get("allocationStrategy") or "consistent-hashing"
     if mode not in ALLOCATOR_MODES:
@@ -217,17 +196,13 @@ def _check_embedded_allocator(spec: Mapping[str, Any], mode: str, config: Mappin
         ta, "spec.targetAllocator", ("collectorTargetReloadInterval", "collectorNotReadyGracePeriod"), found
     )
     check_selectors(ta.get("prometheusCR") or {}, "spec.targetAllocator", found)
-    if _is_set(ta.get("podDisruptionBudget")):
-        found.warn("spec.targetAllocator.podDisruptionBudget", "not supported yet; no PodDisruptionBudget is created")
-    if ((ta.get("observability") or {}).get("metrics") or {}).get("enableMetrics"):
-        found.warn(
-            "spec.targetAllocator.observability.metrics.enableMetrics",
-            "not supported yet; no ServiceMonitor is created",
-        )
+    for module in _MODULES:
+        module.check_allocator(ta, "spec.targetAllocator", options, found)
 
 
-def check_collector(resource: Mapping[str, Any]) -> Problems:
+def check_collector(resource: Mapping[str, Any], options: BuildOptions | None = None) -> Problems:
     """An OpenTelemetryCollector (schema-valid, defaults applied): what stops it being built, and what to warn of."""
+    options = options or BuildOptions()
     found = Problems(resource)
     meta = resource.get("metadata") or {}
     spec = resource.get("spec") or {}
@@ -253,17 +228,8 @@ def check_collector(resource: Mapping[str, Any]) -> Problems:
         )
     _check_ports(spec, found)
     _check_mode_fields(spec, mode, found)
-    _check_autoscaler(spec, found)
-    for key, what in _UNSUPPORTED:
-        if _is_set(spec.get(key)):
-            found.warn(f"spec.{key}", f"not supported yet by otel-operator; {what}")
-    if (spec.get("networkPolicy") or {}).get("enabled"):
-        found.warn("spec.networkPolicy.enabled", "not supported yet by otel-operator; no NetworkPolicy is created")
-    if ((spec.get("observability") or {}).get("metrics") or {}).get("enableMetrics"):
-        found.warn(
-            "spec.observability.metrics.enableMetrics",
-            "not supported yet by otel-operator; no ServiceMonitor is created",
-        )
+    for module in _MODULES:
+        module.check_collector(spec, options, found)
     linked = (meta.get("labels") or {}).get(labels.TARGET_ALLOCATOR_LABEL)
     embedded = bool((spec.get("targetAllocator") or {}).get("enabled"))
     if linked:
@@ -275,7 +241,7 @@ def check_collector(resource: Mapping[str, Any]) -> Problems:
                 f'TargetAllocator "{linked}" instead; remove the label or set enabled to false',
             )
     elif embedded:
-        _check_embedded_allocator(spec, mode, config, found)
+        _check_embedded_allocator(spec, mode, config, options, found)
     elif ((spec.get("targetAllocator") or {}).get("prometheusCR") or {}).get("enabled"):
         # the troubleshooting guide's first pitfall: configuring the allocator does not enable it
         found.warn(
@@ -291,8 +257,11 @@ def check_collector(resource: Mapping[str, Any]) -> Problems:
     return found
 
 
-def check_target_allocator(resource: Mapping[str, Any], has_collector: bool) -> Problems:
+def check_target_allocator(
+    resource: Mapping[str, Any], has_collector: bool, options: BuildOptions | None = None
+) -> Problems:
     """A TargetAllocator (schema-valid, defaults applied)."""
+    options = options or BuildOptions()
     found = Problems(resource)
     meta = resource.get("metadata") or {}
     spec = resource.get("spec") or {}
@@ -312,11 +281,8 @@ def check_target_allocator(resource: Mapping[str, Any], has_collector: bool) -> 
             f"{labels.TARGET_ALLOCATOR_LABEL}={meta.get('name')}; until then it considers every pod in its namespace "
             "a collector",
         )
-    for key in ("podDisruptionBudget",):
-        if _is_set(spec.get(key)):
-            found.warn(f"spec.{key}", "not supported yet; no PodDisruptionBudget is created")
-    if (spec.get("networkPolicy") or {}).get("enabled"):
-        found.warn("spec.networkPolicy.enabled", "not supported yet; no NetworkPolicy is created")
+    for module in _MODULES:
+        module.check_allocator(spec, "spec", options, found)
     return found
 
 

@@ -23,6 +23,9 @@ class Kind:
     version: str
     plural: str
     namespaced: bool = True
+    # Served only where an optional API is installed (prometheus-operator, OpenShift, Gateway API): listed and
+    # watched only when the cluster serves `api_version`.
+    optional: bool = False
 
     @property
     def api_version(self) -> str:
@@ -51,7 +54,17 @@ KINDS: Final[Mapping[str, Kind]] = {
     "Role": Kind("rbac.authorization.k8s.io", "v1", "roles"),
     "RoleBinding": Kind("rbac.authorization.k8s.io", "v1", "rolebindings"),
     "PodDisruptionBudget": Kind("policy", "v1", "poddisruptionbudgets"),
+    "HorizontalPodAutoscaler": Kind("autoscaling", "v2", "horizontalpodautoscalers"),
+    "NetworkPolicy": Kind("networking.k8s.io", "v1", "networkpolicies"),
+    "Ingress": Kind("networking.k8s.io", "v1", "ingresses"),
+    "TargetAllocator": Kind("opentelemetry.io", "v1alpha1", "targetallocators"),
+    "ServiceMonitor": Kind("monitoring.coreos.com", "v1", "servicemonitors", optional=True),
+    "PodMonitor": Kind("monitoring.coreos.com", "v1", "podmonitors", optional=True),
+    "Route": Kind("route.openshift.io", "v1", "routes", optional=True),
+    "HTTPRoute": Kind("gateway.networking.k8s.io", "v1", "httproutes", optional=True),
 }
+# The optional APIs whose objects the operator may build (BuildOptions.apis).
+OPTIONAL_APIS: Final = frozenset(k.api_version for k in KINDS.values() if k.optional)
 
 
 class KubeError(Exception):

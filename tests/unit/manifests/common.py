@@ -62,11 +62,17 @@ def built(resource: dict[str, Any], **kwargs: Any) -> Build:
     return result
 
 
+def everything(result: Build) -> list[dict[str, Any]]:
+    """The objects of the resource, then those of the TargetAllocator resource it owns (as `render` prints them)."""
+    return [*result.objects, *result.allocator_objects]
+
+
 def find(result: Build, kind: str, name: str | None = None) -> dict[str, Any]:
-    matches = [o for o in result.objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
-    assert len(matches) == 1, f"{kind} {name}: {[o['metadata']['name'] for o in result.objects if o['kind'] == kind]}"
+    every = everything(result)
+    matches = [o for o in every if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    assert len(matches) == 1, f"{kind} {name}: {[o['metadata']['name'] for o in every if o['kind'] == kind]}"
     return matches[0]
 
 
 def kinds(result: Build) -> list[tuple[str, str]]:
-    return [(o["kind"], o["metadata"]["name"]) for o in result.objects]
+    return [(o["kind"], o["metadata"]["name"]) for o in everything(result)]

@@ -17,7 +17,7 @@ from otel_operator.manifests import (
 )
 from otel_operator.manifests.rbac import rules
 
-from .common import SCRAPING_CONFIG, allocating, built, collector, find, kinds
+from .common import SCRAPING_CONFIG, allocating, built, collector, everything, find, kinds
 
 CR = {"enabled": True, "serviceMonitorSelector": {}, "podMonitorSelector": {}}
 
@@ -64,14 +64,15 @@ CR = {"enabled": True, "serviceMonitorSelector": {}, "podMonitorSelector": {}}
             allocating(),  # only a prometheus receiver: no ports, so no base or headless Service
             [
                 ("ServiceAccount", "c-collector"),
+                ("ConfigMap", "c-collector-"),
+                ("Service", "c-collector-monitoring"),
+                ("StatefulSet", "c-collector"),
+                ("TargetAllocator", "c"),  # it owns what follows (upstream 0.127+)
                 ("ServiceAccount", "c-targetallocator"),
                 ("ClusterRole", "otel-operator:targetallocator:ns:c"),
                 ("ClusterRoleBinding", "otel-operator:targetallocator:ns:c"),
-                ("ConfigMap", "c-collector-"),
                 ("ConfigMap", "c-targetallocator"),
-                ("Service", "c-collector-monitoring"),
                 ("Service", "c-targetallocator"),
-                ("StatefulSet", "c-collector"),
                 ("Deployment", "c-targetallocator"),
             ],
         ),
@@ -88,7 +89,7 @@ def test_objects_are_complete_deterministic_and_unowned() -> None:
     first, second = build(resource), build(resource)
     assert resource == before  # the input is not changed
     assert first == second
-    for obj in first.objects:
+    for obj in everything(first):
         assert obj["apiVersion"]
         assert obj["kind"]
         assert obj["metadata"]["name"]

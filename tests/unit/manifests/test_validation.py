@@ -143,8 +143,6 @@ def test_a_prometheus_receiver_without_config_is_fine_with_prometheus_cr() -> No
             "spec.targetAllocator.enabled",
             "prometheusCR is enabled but the target allocator is not",
         ),
-        (collector(autoscaler={"maxReplicas": 3}), "spec.autoscaler", "no HorizontalPodAutoscaler is created"),
-        (collector(networkPolicy={"enabled": True}), "spec.networkPolicy.enabled", "no NetworkPolicy"),
         (
             mutate(
                 allocating(), lambda r: r["metadata"].update(labels={"opentelemetry.io/target-allocator": "shared"})

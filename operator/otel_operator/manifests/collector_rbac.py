@@ -1,0 +1,26 @@
+"""The ClusterRole and binding the collector's components need (k8sattributes, kubeletstats, k8s_cluster, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from otel_operator.manifests.model import BuildOptions, Object
+from otel_operator.manifests.params import CollectorParams
+from otel_operator.manifests.problems import Problems
+
+
+def collector_cluster_role(p: CollectorParams) -> Object | list[Object] | None:
+    return None
+
+
+def collector_cluster_role_binding(p: CollectorParams) -> Object | list[Object] | None:
+    return None
+
+
+def check_collector(spec: Mapping[str, Any], options: BuildOptions, found: Problems) -> None:
+    """Problems of a (defaulted) OpenTelemetryCollector spec that concern this module's objects."""
+
+
+def check_allocator(spec: Mapping[str, Any], prefix: str, options: BuildOptions, found: Problems) -> None:
+    """Problems of a (defaulted) TargetAllocator spec (prefix: "spec", or "spec.targetAllocator" when embedded)."""
