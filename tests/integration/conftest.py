@@ -69,9 +69,37 @@ async def install_crds(api: ApiClient, folder: Path = ROOT / "crds") -> list[str
     return names
 
 
+async def wait_until_garbage_collected(api: ApiClient, group: str, version: str, plural: str, kind: str) -> None:
+    """Wait until kube-controller-manager's garbage collector watches a new CRD's kind (it rediscovers resources
+    every 30 s): until then, deleting such an owner leaves its dependents behind. Proven with a throwaway owner."""
+    namespace = "gc-probe"
+    await ensure_namespace(api, namespace)
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    body = {"apiVersion": f"{group}/{version}", "kind": kind, "metadata": {"name": f"probe-{plural}"}, "spec": {}}
+    if kind == "OpenTelemetryCollector":
+        body["spec"] = {"config": {"receivers": {}, "exporters": {}, "service": {"pipelines": {}}}}
+    owner = await custom.create_namespaced_custom_object(group, version, namespace, plural, body)
+    ref = {"apiVersion": body["apiVersion"], "kind": kind, "name": body["metadata"]["name"]}
+    dependent = {"metadata": {"name": f"probe-{plural}", "ownerReferences": [{**ref, "uid": owner["metadata"]["uid"]}]}}
+    await core.create_namespaced_config_map(namespace, dependent)
+    await custom.delete_namespaced_custom_object(group, version, namespace, plural, body["metadata"]["name"])
+
+    async def collected() -> bool:
+        try:
+            await core.read_namespaced_config_map(f"probe-{plural}", namespace)
+        except ApiException as err:
+            return err.status == 404
+        return False
+
+    await wait_for(collected, within=90, interval=1, what=f"the garbage collector to watch {plural}")
+
+
 @pytest.fixture(scope="session")
 async def crds(api: ApiClient) -> list[str]:
-    return await install_crds(api)
+    names = await install_crds(api)
+    # before any operator runs (it would put a finalizer on the probe)
+    await wait_until_garbage_collected(api, "opentelemetry.io", "v1alpha1", "targetallocators", "TargetAllocator")
+    return names
 
 
 async def server_version(api: ApiClient) -> tuple[int, int]:

@@ -101,18 +101,28 @@ async def test_statefulset_with_allocator_consists_of_upstreams_objects(
 ) -> None:
     owner = await created(api, objects, guide_collector())
     uid = owner["metadata"]["uid"]
+    # two levels, as upstream 0.127+: the collector owns a TargetAllocator, which owns the allocator's objects
+    allocator = await wait_for(
+        lambda: objects.get_namespaced_custom_object(GROUP, "v1alpha1", NS, "targetallocators", "guide"),
+        what="the TargetAllocator",
+    )
+    refs = allocator["metadata"]["ownerReferences"]
+    assert [(r["kind"], r["name"], r["uid"], r["controller"]) for r in refs] == [
+        ("OpenTelemetryCollector", "guide", uid, True)
+    ]
+    allocator_uid = allocator["metadata"]["uid"]
     expected = {
-        "StatefulSet": "guide-collector",
-        "ServiceAccount": "guide-collector",
-        "Service": "guide-collector-monitoring",
-        "Deployment": "guide-targetallocator",
-        "ConfigMap": "guide-targetallocator",
+        ("StatefulSet", "guide-collector"): ("OpenTelemetryCollector", uid),
+        ("ServiceAccount", "guide-collector"): ("OpenTelemetryCollector", uid),
+        ("Service", "guide-collector-monitoring"): ("OpenTelemetryCollector", uid),
+        ("Deployment", "guide-targetallocator"): ("TargetAllocator", allocator_uid),
+        ("ConfigMap", "guide-targetallocator"): ("TargetAllocator", allocator_uid),
     }
-    for kind, name in expected.items():
+    for (kind, name), (owner_kind, owner_uid) in expected.items():
         obj = await wait_for(lambda k=kind, n=name: read(api, k, n), within=20, what=f"{kind} {name}")
         refs = obj.metadata.owner_references or []
-        assert [(r.kind, r.name, r.uid, r.controller) for r in refs] == [("OpenTelemetryCollector", "guide", uid, True)]
-        assert obj.metadata.labels[OWNER_UID_LABEL] == uid
+        assert [(r.kind, r.name, r.uid, r.controller) for r in refs] == [(owner_kind, "guide", owner_uid, True)]
+        assert obj.metadata.labels[OWNER_UID_LABEL] == owner_uid
     for name in ("guide-collector", "guide-collector-headless", "guide-targetallocator"):
         assert await read(api, "Service", name) is not None, name
     sts = await read(api, "StatefulSet", "guide-collector")
@@ -127,9 +137,8 @@ async def test_statefulset_with_allocator_consists_of_upstreams_objects(
     assert receiver["target_allocator"]["endpoint"] == "http://guide-targetallocator:80"
     assert "scrape_configs" not in receiver.get("config", {})
     # the allocator's own permissions, cluster-scoped, found by label
-    role = await read(api, "ClusterRole", CLUSTER_ROLE)
-    assert role is not None
-    assert role.metadata.labels[OWNER_UID_LABEL] == uid
+    role = await wait_for(lambda: read(api, "ClusterRole", CLUSTER_ROLE), what="the allocator's ClusterRole")
+    assert role.metadata.labels[OWNER_UID_LABEL] == allocator_uid
     # the status
     conditions = {c["type"]: c for c in owner["status"]["conditions"]}
     assert conditions["Ready"]["status"] == "False"  # no kubelet here: the pods never become ready
@@ -144,7 +153,13 @@ async def test_a_reconcile_that_finds_everything_as_desired_writes_nothing(
     outcome = await reconcile(Kube(api), owner, BuildOptions())
     assert outcome.sync is not None
     assert (outcome.sync.created, outcome.sync.updated, outcome.sync.deleted) == ([], [], [])
-    assert len(outcome.sync.unchanged) >= 9
+    assert ("TargetAllocator", NS, "steady") in outcome.sync.unchanged
+    assert len(outcome.sync.unchanged) >= 5
+    allocator = await objects.get_namespaced_custom_object(GROUP, "v1alpha1", NS, "targetallocators", "steady")
+    outcome = await reconcile(Kube(api), {**allocator, "kind": "TargetAllocator"}, BuildOptions())
+    assert outcome.sync is not None
+    assert (outcome.sync.created, outcome.sync.updated, outcome.sync.deleted) == ([], [], [])
+    assert ("Deployment", NS, "steady-targetallocator") in outcome.sync.unchanged
 
 
 async def test_config_edit_rolls_a_new_config_map_and_the_pods(
@@ -184,6 +199,13 @@ async def test_drift_is_repaired(api: ApiClient, objects: client.CustomObjectsAp
     await wait_for(repaired, within=20, what="the deleted Service back and the StatefulSet's replicas restored")
 
 
+async def _none_left(leftovers: Any) -> bool:
+    left = await leftovers()
+    if left:
+        print("still there:", left)
+    return not left
+
+
 async def test_disabling_the_allocator_prunes_it(api: ApiClient, objects: client.CustomObjectsApi) -> None:
     await created(api, objects, guide_collector("prune"))
     role = f"otel-operator:targetallocator:{NS}:prune"
@@ -192,17 +214,17 @@ async def test_disabling_the_allocator_prunes_it(api: ApiClient, objects: client
         GROUP, VERSION, NS, PLURAL, "prune", {"spec": {"targetAllocator": {"enabled": False}}}, _content_type=MERGE
     )
 
-    async def pruned() -> bool:
-        leftovers = [
-            await read(api, "Deployment", "prune-targetallocator"),
-            await read(api, "Service", "prune-targetallocator"),
-            await read(api, "ConfigMap", "prune-targetallocator"),
-            await read(api, "ClusterRole", role),
-            await read(api, "ClusterRoleBinding", role),
+    async def leftovers() -> list[str]:
+        wanted_gone = [
+            ("Deployment", "prune-targetallocator"),
+            ("Service", "prune-targetallocator"),
+            ("ConfigMap", "prune-targetallocator"),
+            ("ClusterRole", role),
+            ("ClusterRoleBinding", role),
         ]
-        return all(x is None for x in leftovers)
+        return [f"{kind} {name}" for kind, name in wanted_gone if await read(api, kind, name) is not None]
 
-    await wait_for(pruned, within=20, what="the allocator's objects gone")
+    await wait_for(lambda: _none_left(leftovers), within=30, what="the allocator's objects gone")
     assert await read(api, "StatefulSet", "prune-collector") is not None
 
 
@@ -345,8 +367,9 @@ async def test_without_allocator_rbac_a_missing_permission_is_a_warning(api: Api
     body = guide_collector("no-rbac")
     body["spec"]["targetAllocator"]["serviceAccount"] = "no-rbac-allocator"
     built = build(body, BuildOptions(allocator_rbac=False))
-    assert not [o for o in built.objects if o["kind"].startswith("ClusterRole")]
-    [warning] = await missing_allocator_permissions(Kube(api), built.objects)
+    every = [*built.objects, *built.allocator_objects]
+    assert not [o for o in every if o["kind"].startswith("ClusterRole")]
+    [warning] = await missing_allocator_permissions(Kube(api), every)
     assert f"{NS}/no-rbac-allocator may not" in warning
     assert "list pods" in warning
     assert "watch servicemonitors.monitoring.coreos.com" in warning
@@ -364,7 +387,7 @@ async def test_without_allocator_rbac_a_missing_permission_is_a_warning(api: Api
     await rbac.create_cluster_role(role)
     await rbac.create_cluster_role_binding(binding)
     try:
-        assert await missing_allocator_permissions(Kube(api), built.objects) == []
+        assert await missing_allocator_permissions(Kube(api), every) == []
     finally:
         await rbac.delete_cluster_role_binding("no-rbac-allocator")
         await rbac.delete_cluster_role("no-rbac-allocator")

@@ -16,7 +16,7 @@ import yaml
 
 from otel_operator.api.validation import FieldError
 from otel_operator.manifests import BuildOptions, build, rbac
-from otel_operator.manifests.labels import TARGET_ALLOCATOR_LABEL
+from otel_operator.manifests.labels import ALLOCATOR_COMPONENT, COMPONENT, TARGET_ALLOCATOR_LABEL
 from otel_operator.reconcile.desired import (
     OWNER_UID_LABEL,
     ObjKey,
@@ -49,19 +49,33 @@ class SyncResult:
         return len(self.created) + len(self.updated) + len(self.deleted)
 
 
-async def children(kube: Kube, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every object carrying the owner's uid label, of every kind the operator writes."""
+async def children(kube: Kube, owner: Mapping[str, Any], apis: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Every object carrying the owner's uid label, of every kind the operator writes (of the optional kinds, those
+    whose API `apis` says the cluster serves; all when None)."""
     meta = owner["metadata"]
     selector = f"{OWNER_UID_LABEL}={meta['uid']}"
     found: list[dict[str, Any]] = []
     for kind_name, kind in KINDS.items():
-        for item in await kube.list(kind.collection(meta.get("namespace")), selector):
+        if kind.optional and apis is not None and kind.api_version not in apis:
+            continue
+        try:
+            items = await kube.list(kind.collection(meta.get("namespace")), selector)
+        except KubeError as err:
+            if kind.optional and err.status == 404:  # not installed in this cluster: nothing of it can be ours
+                continue
+            raise
+        for item in items:
             found.append({**item, "kind": kind_name, "apiVersion": kind.api_version})
     return found
 
 
 async def sync(
-    kube: Kube, owner: Mapping[str, Any], objects: Sequence[Mapping[str, Any]], *, versioned_prefix: str | None
+    kube: Kube,
+    owner: Mapping[str, Any],
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    versioned_prefix: str | None,
+    apis: frozenset[str] | None = None,
 ) -> SyncResult:
     """Make the owner's children exactly `objects` (in their order), writing only where something differs.
 
@@ -69,7 +83,7 @@ async def sync(
     a desired object not among them (absent, or not ours yet) is applied."""
     result = SyncResult()
     desired = [owned(obj, owner) for obj in objects]
-    live_children = await children(kube, owner)
+    live_children = await children(kube, owner, apis)
     live_by_key = {key_of(obj): obj for obj in live_children}
     for obj in desired:
         key = key_of(obj)
@@ -80,8 +94,17 @@ async def sync(
             continue
         result.live[key] = await kube.apply(obj)
         (result.created if live is None else result.updated).append(key)
-    keep = int(((owner.get("spec") or {}).get("configVersions")) or 3)
-    for stale in to_prune(live_children, desired, versioned_prefix=versioned_prefix, keep_versions=keep):
+    versions = int(((owner.get("spec") or {}).get("configVersions")) or 3)
+    adopting = any(o.get("kind") == "TargetAllocator" for o in desired)
+    for stale in to_prune(
+        live_children,
+        desired,
+        versioned_prefix=versioned_prefix,
+        config_versions=versions,
+        # allocator objects a collector owned before its TargetAllocator resource existed: that resource adopts
+        # them (same names), so the allocator keeps running through the upgrade
+        keep=_allocator_object if adopting else None,
+    ):
         await kube.delete(stale)
         result.deleted.append(key_of(stale))
     return result
@@ -105,10 +128,29 @@ class Outcome:
     sync: SyncResult | None = None
 
 
+def _allocator_object(obj: Mapping[str, Any]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(COMPONENT) == ALLOCATOR_COMPONENT and obj.get("kind") != "TargetAllocator"
+
+
 async def linked_collector(kube: Kube, allocator: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The OpenTelemetryCollector a TargetAllocator serves: the one labelled with the allocator's name."""
+    """The OpenTelemetryCollector a TargetAllocator serves: the one that owns it (an embedded allocator), else the
+    one labelled with the allocator's name."""
     meta = allocator["metadata"]
     path = f"/apis/opentelemetry.io/v1beta1/namespaces/{meta['namespace']}/opentelemetrycollectors"
+    owner_ref = next(
+        (
+            r
+            for r in meta.get("ownerReferences") or []
+            if r.get("kind") == "OpenTelemetryCollector" and r.get("controller")
+        ),
+        None,
+    )
+    if owner_ref is not None:
+        owner = await kube.get(f"{path}/{owner_ref['name']}")
+        if owner is not None and owner["metadata"].get("uid") == owner_ref.get("uid"):
+            return {**owner, "apiVersion": "opentelemetry.io/v1beta1", "kind": "OpenTelemetryCollector"}
+        return None  # its collector is gone: garbage collection takes the allocator next
     found = await kube.list(path, f"{TARGET_ALLOCATOR_LABEL}={meta['name']}")
     if not found:
         return None
@@ -170,13 +212,14 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
     generation = meta.get("generation")
     stamp = now()
     status: dict[str, Any] = {"observedGeneration": generation}
-    if spec.get("managementState") == "unmanaged":
+    is_allocator = owner.get("kind") == "TargetAllocator"
+    collector = await linked_collector(kube, owner) if is_allocator else None
+    if spec.get("managementState") == "unmanaged" or _unmanaged_owner(owner, collector):
         status["conditions"] = [
             condition(previous, "Ready", "Unknown", "Unmanaged", UNMANAGED, now=stamp, generation=generation)
         ]  # fmt: skip
         return Outcome(status)
-    is_allocator = owner.get("kind") == "TargetAllocator"
-    built = build(owner, options, collector=await linked_collector(kube, owner) if is_allocator else None)
+    built = build(owner, options, collector=collector)
     problems = [_problem_text(p) for p in built.problems]
     warnings = list(built.warnings)
     conditions: list[dict[str, Any]] = []
@@ -190,12 +233,18 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
         except KubeError as err:  # the check is advice; it must never stop a reconcile
             log.warning("could not check the allocator's permissions: %s", err)
     name = meta["name"]
-    result = await sync(kube, owner, built.objects, versioned_prefix=None if is_allocator else f"{name}-collector-")
+    result = await sync(
+        kube,
+        owner,
+        built.objects,
+        versioned_prefix=None if is_allocator else f"{name}-collector-",
+        apis=options.apis,
+    )
     workload = next((o for k, o in result.live.items() if k[0] in WORKLOAD_KINDS), None)
     conditions.append(ready_condition(previous, [], workload, now=stamp, generation=generation))
     conditions.append(_warnings_condition(previous, warnings, now=stamp, generation=generation))
     status["conditions"] = conditions
-    if workload is not None and workload.get("kind") != "DaemonSet":
+    if workload is not None and not is_allocator:  # a DaemonSet's too: kubectl's READY column shows it
         want, ready = replicas_of(workload)
         status["scale"] = {
             "replicas": want,
@@ -207,6 +256,16 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
     if built.image:
         status["image"] = built.image
     return Outcome(status, problems, warnings, result)
+
+
+def _unmanaged_owner(allocator: Mapping[str, Any], collector: Mapping[str, Any] | None) -> bool:
+    """An embedded allocator whose collector is unmanaged is left alone too: hands off means everything below it
+    (upstream's allocator controller would keep repairing it)."""
+    if collector is None:
+        return False
+    owners = {r.get("uid") for r in (allocator.get("metadata") or {}).get("ownerReferences") or []}
+    unmanaged = (collector.get("spec") or {}).get("managementState") == "unmanaged"
+    return unmanaged and (collector.get("metadata") or {}).get("uid") in owners
 
 
 def _warnings_condition(

@@ -8,7 +8,7 @@ resource lets Kubernetes collect them even when the operator is down.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 OWNER_UID_LABEL: Final = "otel-operator.opentelemetry.io/owner-uid"
@@ -62,19 +62,21 @@ def to_prune(
     desired: Iterable[Obj],
     *,
     versioned_prefix: str | None = None,
-    keep_versions: int = 3,
+    config_versions: int = 3,
+    keep: Callable[[Obj], bool] | None = None,
 ) -> list[Obj]:
     """Live children that are no longer desired. ConfigMaps named `<versioned_prefix><hash>` are old versions of
-    the collector's configuration: the newest `keep_versions` of them (the desired one included) are kept, so a
-    rollback finds its ConfigMap, as upstream's `configVersions` does."""
+    the collector's configuration: besides the desired one, the newest `max(config_versions, 1)` of them are kept, so
+    a rollback finds its ConfigMap (upstream keeps `max(configVersions, 1) + 1` in all). `keep` spares others (the
+    allocator objects a TargetAllocator resource is about to adopt)."""
     wanted = {key_of(o) for o in desired}
-    stale = [o for o in live if key_of(o) not in wanted]
+    stale = [o for o in live if key_of(o) not in wanted and not (keep is not None and keep(o))]
     if versioned_prefix is None:
         return stale
     versions = [o for o in stale if o.get("kind") == "ConfigMap" and key_of(o)[2].startswith(versioned_prefix)]
     versions.sort(key=lambda o: (str((o.get("metadata") or {}).get("creationTimestamp") or ""), key_of(o)[2]))
-    keep = {key_of(o) for o in versions[len(versions) - max(0, keep_versions - 1) :]} if keep_versions > 1 else set()
-    return [o for o in stale if key_of(o) not in keep]
+    kept = {key_of(o) for o in versions[len(versions) - max(1, config_versions) :]}
+    return [o for o in stale if key_of(o) not in kept]
 
 
 def condition(

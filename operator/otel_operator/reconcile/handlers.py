@@ -10,6 +10,7 @@ by hand, or a workload's pods becoming ready), found through the owner-uid label
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from otel_operator.manifests import BuildOptions
 from otel_operator.manifests.labels import TARGET_ALLOCATOR_LABEL
 from otel_operator.reconcile.collector import Locks, Outcome, reconcile
 from otel_operator.reconcile.desired import OWNER_UID_LABEL, status_changed
+from otel_operator.reconcile.discovery import ClusterFacts
 from otel_operator.reconcile.kube import KINDS, Kube, KubeError
 from otel_operator.reconcile.login import api_client
 from otel_operator.reconcile.metrics import OperatorMetrics
@@ -57,13 +59,19 @@ class Context:
     locks: Locks = field(default_factory=Locks)
     owners: dict[str, str] = field(default_factory=dict)  # uid → the resource's API path
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    cluster: ClusterFacts = field(default_factory=ClusterFacts)
+
+    async def build_options(self) -> BuildOptions:
+        """The operator's options with what the cluster serves filled in (cached for a short while)."""
+        facts = await self.cluster.refresh(self.client())
+        return dataclasses.replace(self.options, apis=facts.apis, api_server_endpoints=facts.endpoints)
 
     async def reconcile(self, owner: Mapping[str, Any]) -> Outcome:
         """One reconcile, counted and timed."""
         kind = str(owner.get("kind"))
         try:
             with self.metrics.timed(kind):
-                outcome = await reconcile(self.client(), owner, self.options)
+                outcome = await reconcile(self.client(), owner, await self.build_options())
         except Exception:
             self.metrics.reconciles.labels(kind, "error").inc()
             raise
@@ -129,9 +137,12 @@ def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kop
             outcome = await ctx.reconcile(plain)
         patch.status.update(outcome.status)
         _report(body, outcome)
+        # The TargetAllocator it uses (labelled, or its own embedded one) takes its scrape configs and pod labels,
+        # which are not in the TargetAllocator's spec: reconcile it too.
         linked = (meta.get("labels") or {}).get(TARGET_ALLOCATOR_LABEL)
-        if plural == PLURAL and linked:  # the TargetAllocator it uses takes its scrape configs and pod labels
-            await reconcile_path(f"/apis/{GROUP}/{TA_VERSION}/namespaces/{namespace}/{TA_PLURAL}/{linked}")
+        embedded = ((body.get("spec") or {}).get("targetAllocator") or {}).get("enabled")
+        if plural == PLURAL and (linked or embedded) and not outcome.problems:
+            await reconcile_path(f"/apis/{GROUP}/{TA_VERSION}/namespaces/{namespace}/{TA_PLURAL}/{linked or name}")
 
     async def _on_delete(meta: kopf.Meta, **_: Any) -> None:
         """Namespaced children go with the resource (owner references); cluster-scoped ones must be deleted here."""

@@ -71,24 +71,31 @@ def test_prune_removes_what_is_no_longer_desired() -> None:
     ]
 
 
-def test_prune_keeps_the_newest_config_versions() -> None:
+def test_prune_keeps_the_newest_config_versions_besides_the_desired_one() -> None:
     live = [
         cm("otelcol-collector-aaaa", "2026-01-01T00:00:01Z"),
         cm("otelcol-collector-bbbb", "2026-01-01T00:00:02Z"),
         cm("otelcol-collector-cccc", "2026-01-01T00:00:03Z"),
-        cm("otelcol-collector-dddd", "2026-01-01T00:00:04Z"),  # the desired one
+        cm("otelcol-collector-dddd", "2026-01-01T00:00:04Z"),
+        cm("otelcol-collector-eeee", "2026-01-01T00:00:05Z"),  # the desired one
         cm("otelcol-targetallocator"),
     ]
-    desired = [cm("otelcol-collector-dddd"), cm("otelcol-targetallocator")]
-    pruned = to_prune(live, desired, versioned_prefix="otelcol-collector-", keep_versions=3)
-    # the desired version and the two newest older ones stay
-    assert [key_of(o)[2] for o in pruned] == ["otelcol-collector-aaaa"]
-    pruned = to_prune(live, desired, versioned_prefix="otelcol-collector-", keep_versions=1)
-    assert sorted(key_of(o)[2] for o in pruned) == [
-        "otelcol-collector-aaaa",
-        "otelcol-collector-bbbb",
-        "otelcol-collector-cccc",
-    ]
+    desired = [cm("otelcol-collector-eeee"), cm("otelcol-targetallocator")]
+
+    def pruned(versions: int) -> list[str]:
+        out = to_prune(live, desired, versioned_prefix="otelcol-collector-", config_versions=versions)
+        return sorted(key_of(o)[2] for o in out)
+
+    # upstream keeps max(configVersions, 1) + 1 in all: the desired version and configVersions older ones
+    assert pruned(3) == ["otelcol-collector-aaaa"]
+    assert pruned(1) == ["otelcol-collector-aaaa", "otelcol-collector-bbbb", "otelcol-collector-cccc"]
+    assert pruned(4) == []
+
+
+def test_prune_spares_what_keep_says() -> None:
+    live = [cm("c-targetallocator"), cm("gone")]
+    spared = to_prune(live, [], keep=lambda o: key_of(o)[2].endswith("-targetallocator"))
+    assert [key_of(o)[2] for o in spared] == ["gone"]
 
 
 def test_condition_keeps_its_transition_time_while_the_status_holds() -> None:
