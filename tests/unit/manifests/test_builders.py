@@ -14,6 +14,7 @@ from otel_operator.manifests import (
     BuildOptions,
     build,
     cluster_scoped,
+    featuregates,
 )
 from otel_operator.manifests.rbac import rules
 
@@ -559,3 +560,26 @@ def test_a_target_allocator_without_a_collector() -> None:
     nothing = build(target_allocator())
     assert not nothing.ok
     assert "nothing to allocate" in nothing.problems[0].message
+
+
+def test_the_embedded_allocator_is_a_target_allocator_the_collector_owns() -> None:
+    result = built(allocating())
+    [ta] = [o for o in result.objects if o["kind"] == "TargetAllocator"]
+    assert (ta["apiVersion"], ta["metadata"]["name"], ta["metadata"]["namespace"]) == (
+        "opentelemetry.io/v1alpha1",
+        "c",
+        "ns",
+    )
+    assert ta["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "opentelemetry-operator"
+    assert {o["kind"] for o in result.allocator_objects} >= {"Deployment", "ConfigMap", "Service"}
+    assert not [o for o in result.objects if o["metadata"]["name"] == "c-targetallocator"]
+
+
+def test_without_the_gate_the_collector_owns_its_allocator_directly() -> None:
+    """`--feature-gates=-operator.collector.targetallocatorcr`: the layout before upstream 0.127."""
+    options = BuildOptions(feature_gates=featuregates.DEFAULT_ENABLED - {featuregates.TARGET_ALLOCATOR_CR})
+    result = built(allocating(), options=options)
+    assert not result.allocator_objects
+    found = {k for k, _ in kinds(result)}
+    assert "TargetAllocator" not in found
+    assert "Deployment" in found
