@@ -5,6 +5,7 @@ column."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator
 from typing import Any
@@ -124,3 +125,46 @@ async def test_a_daemonset_collector_reports_its_scale(api: ApiClient, custom: c
     # no node runs here: nothing is scheduled, and kubectl's READY column says so
     assert scale["statusReplicas"] == "0/0"
     assert "app.kubernetes.io/instance=allocator-resource-test.nodes" in scale["selector"]
+
+
+async def test_a_selector_change_replaces_the_allocator_deployment_instead_of_failing_forever(
+    api: ApiClient, custom: client.CustomObjectsApi
+) -> None:
+    """Upstream's e2e targetallocator-features step 02: a collector label app.kubernetes.io/name changes the
+    allocator's selector, which a Deployment cannot change in place (422): it is replaced, once."""
+    apps = client.AppsV1Api(api)
+    await custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, in_namespace(guide_collector("renamed")))
+    before = await wait_for(
+        lambda: _deployment(apps, "renamed-targetallocator"), within=30, what="the allocator Deployment"
+    )
+    await custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        NS,
+        PLURAL,
+        "renamed",
+        {"metadata": {"labels": {"app.kubernetes.io/name": "test"}}},
+        _content_type=MERGE,
+    )
+
+    async def replaced() -> Any:
+        found = await _deployment(apps, "renamed-targetallocator")
+        if found is None or found.metadata.uid == before.metadata.uid:
+            return None
+        return found if found.spec.selector.match_labels.get("app.kubernetes.io/name") == "test" else None
+
+    after = await wait_for(replaced, within=30, what="the allocator Deployment replaced with the new selector")
+    assert after.metadata.labels["app.kubernetes.io/name"] == "test"
+    await asyncio.sleep(3)  # and then it stays: no loop of replacements
+    final = await _deployment(apps, "renamed-targetallocator")
+    assert final is not None
+    assert final.metadata.uid == after.metadata.uid
+
+
+async def _deployment(apps: client.AppsV1Api, name: str) -> Any:
+    try:
+        return await apps.read_namespaced_deployment(name, NS)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise

@@ -28,7 +28,7 @@ from otel_operator.reconcile.desired import (
     replicas_of,
     to_prune,
 )
-from otel_operator.reconcile.kube import KINDS, Kube, KubeError
+from otel_operator.reconcile.kube import KINDS, Kube, KubeError, item_path
 
 log = logging.getLogger("otel_operator.reconcile")
 
@@ -92,7 +92,18 @@ async def sync(
             result.unchanged.append(key)
             result.live[key] = live
             continue
-        result.live[key] = await kube.apply(obj)
+        try:
+            result.live[key] = await kube.apply(obj)
+        except KubeError as err:
+            if not (live is not None and _immutable(err, obj)):
+                raise
+            # A selector, a volumeClaimTemplate or a serviceName cannot change in place: replace the object, as
+            # upstream does (its pods are recreated; retrying the patch would fail forever)
+            log.info("replacing %s %s/%s: %s", *key, err)
+            await kube.delete(live)  # background: the old pods go with it, after the new object takes over
+            await _wait_gone(kube, live)
+            result.live[key] = await kube.apply(obj)
+            result.deleted.append(key)
         (result.created if live is None else result.updated).append(key)
     versions = int(((owner.get("spec") or {}).get("configVersions")) or 3)
     adopting = any(o.get("kind") == "TargetAllocator" for o in desired)
@@ -126,6 +137,25 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     sync: SyncResult | None = None
+
+
+def _immutable(err: KubeError, obj: Mapping[str, Any]) -> bool:
+    """The API server refused a change of a field that cannot change once set (422, "field is immutable")."""
+    return err.status == 422 and "immutable" in str(err) and obj.get("kind") in (*WORKLOAD_KINDS, "Service")
+
+
+async def _wait_gone(kube: Kube, obj: Mapping[str, Any], within: float = 60.0) -> None:
+    """Until the object is gone, so that the new one can take its name."""
+    path = item_path(obj)
+    uid = (obj.get("metadata") or {}).get("uid")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        current = await kube.get(path)
+        if current is None or current["metadata"].get("uid") != uid:
+            return
+        await asyncio.sleep(0.2)
+    raise KubeError(0, "DELETE", path, f"still there after {within:.0f}s; it is replaced on the next reconcile")
 
 
 def _allocator_object(obj: Mapping[str, Any]) -> bool:

@@ -146,9 +146,9 @@ class Kube:
         )
         return out
 
-    async def delete(self, obj: Mapping[str, Any]) -> None:
+    async def delete(self, obj: Mapping[str, Any], propagation: str = "Background") -> None:
         try:
-            await self.request("DELETE", item_path(obj), params=[("propagationPolicy", "Background")])
+            await self.request("DELETE", item_path(obj), params=[("propagationPolicy", propagation)])
         except KubeError as err:
             if err.status != 404:
                 raise
