@@ -329,6 +329,15 @@ async def test_a_standalone_target_allocator_serves_the_collector_labelled_with_
         collector_yaml = yaml.safe_load((await read(api, "ConfigMap", config_map)).data["collector.yaml"])
         endpoint = collector_yaml["receivers"]["prometheus"]["target_allocator"]["endpoint"]
         assert endpoint == "http://shared-targetallocator:80"
+        # upstream e2e targetallocator-label: deleting the collector reverts the allocator to its own config
+        await objects.delete_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "scrapers")
+
+        async def reverted() -> dict[str, Any] | None:
+            config = await allocator_config()
+            return config if config is not None and config.get("collector_selector") is None else None
+
+        config = await wait_for(reverted, within=30, what="the allocator's config without the collector")
+        assert {job["job_name"] for job in config["config"]["scrape_configs"]} == {"static-app"}
     finally:
         await objects.delete_namespaced_custom_object(GROUP, "v1alpha1", NS, "targetallocators", "shared")
 

@@ -824,14 +824,8 @@ def check(config: AllocatorConfig) -> list[tuple[str, str]]:
                 "(the operator sets that from the pod's namespace)",
             )
         )
-    if not config.config.scrape_configs and not cr.enabled:
-        problems.append(
-            (
-                "config.scrape_configs",
-                "no scrape configs and prometheus_cr.enabled is false, so there is nothing to allocate; "
-                "add a scrape config or set prometheus_cr.enabled: true",
-            )
-        )
+    # No scrape configs and no prometheus_cr is not a problem: upstream's allocator then serves no jobs, and a
+    # TargetAllocator that no collector uses yet must start (the operator warns about it instead).
     if cr.allow_namespaces and cr.deny_namespaces:
         problems.append(
             (

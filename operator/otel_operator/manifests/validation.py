@@ -273,6 +273,12 @@ def check_target_allocator(
             "mutual TLS between the collectors and the target allocator is not supported yet; set it to false",
         )
     _check_durations(spec, "spec", ("collectorNotReadyGracePeriod",), found)
+    if not has_collector and not spec.get("scrapeConfigs") and not (spec.get("prometheusCR") or {}).get("enabled"):
+        found.warn(
+            "spec.scrapeConfigs",
+            "no scrape configs and prometheusCR is not enabled, so the allocator has nothing to allocate; add "
+            "spec.scrapeConfigs, set spec.prometheusCR.enabled: true, or label a collector that has scrape configs",
+        )
     check_selectors(spec.get("prometheusCR") or {}, "spec", found)
     if not has_collector:
         found.warn(

@@ -182,6 +182,7 @@ async def linked_collector(kube: Kube, allocator: Mapping[str, Any]) -> dict[str
             return {**owner, "apiVersion": "opentelemetry.io/v1beta1", "kind": "OpenTelemetryCollector"}
         return None  # its collector is gone: garbage collection takes the allocator next
     found = await kube.list(path, f"{TARGET_ALLOCATOR_LABEL}={meta['name']}")
+    found = [c for c in found if not c["metadata"].get("deletionTimestamp")]  # a collector being deleted is gone
     if not found:
         return None
     first = sorted(found, key=lambda c: str(c["metadata"]["name"]))[0]  # several: the first by name, always

@@ -144,8 +144,9 @@ def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kop
         if plural == PLURAL and (linked or embedded) and not outcome.problems:
             await reconcile_path(f"/apis/{GROUP}/{TA_VERSION}/namespaces/{namespace}/{TA_PLURAL}/{linked or name}")
 
-    async def _on_delete(meta: kopf.Meta, **_: Any) -> None:
-        """Namespaced children go with the resource (owner references); cluster-scoped ones must be deleted here."""
+    async def _on_delete(body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:
+        """Namespaced children go with the resource (owner references); cluster-scoped ones must be deleted here.
+        A TargetAllocator the collector was labelled to use falls back to its own configuration."""
         uid = str(meta["uid"])
         kube = ctx.client()
         ctx.owners.pop(uid, None)  # no drift repair from now on: it would recreate what is deleted here
@@ -155,6 +156,10 @@ def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kop
                 for item in await kube.list(k.collection(None), f"{OWNER_UID_LABEL}={uid}"):
                     await kube.delete({**item, "kind": kind})
         ctx.locks.forget(uid)
+        linked = (meta.get("labels") or {}).get(TARGET_ALLOCATOR_LABEL)
+        if body.get("kind") == "OpenTelemetryCollector" and linked:
+            namespace = meta.get("namespace")
+            await reconcile_path(f"/apis/{GROUP}/{TA_VERSION}/namespaces/{namespace}/{TA_PLURAL}/{linked}")
 
     async def again(uid: str) -> None:
         """Reconcile the owner of a child that changed, outside kopf's own handling of the owner."""

@@ -401,14 +401,20 @@ def test_all_problems_are_listed_at_once() -> None:
     with pytest.raises(ConfigError) as info:
         load_config(text, source="/conf/targetallocator.yaml")
     message = str(info.value)
-    assert message.splitlines()[0] == "/conf/targetallocator.yaml: 4 problems:"
+    assert message.splitlines()[0] == "/conf/targetallocator.yaml: 3 problems:"
     assert [p.field for p in info.value.problems] == [
         "listn_addr",
         "allocation_strategy",
         "prometheus_cr.scrape_interval",
-        "config.scrape_configs",  # nothing to allocate: no jobs, no CRs
     ]
     assert all(p.obj == "/conf/targetallocator.yaml" for p in info.value.problems)
+
+
+def test_nothing_to_allocate_still_starts() -> None:
+    """Upstream's allocator starts without jobs; so does a TargetAllocator that no collector uses yet."""
+    config = load_config("collector_namespace: obs\n")
+    assert not config.config.scrape_configs
+    assert not config.prometheus_cr.enabled
 
 
 def test_a_broken_key_is_not_reported_again_by_the_rules_that_read_it() -> None:

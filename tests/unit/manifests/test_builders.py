@@ -557,9 +557,10 @@ def test_a_target_allocator_without_a_collector() -> None:
     assert result.ok
     assert "collector_selector: null" in find(result, "ConfigMap")["data"]["targetallocator.yaml"]
     assert any("no collector uses this allocator" in w for w in result.warnings)
-    nothing = build(target_allocator())
-    assert not nothing.ok
-    assert "nothing to allocate" in nothing.problems[0].message
+    nothing = build(target_allocator())  # built as upstream builds it (e2e targetallocator-cr), with a warning
+    assert nothing.ok
+    assert "collector_selector: null" in find(nothing, "ConfigMap")["data"]["targetallocator.yaml"]
+    assert any("nothing to allocate" in w and "spec.scrapeConfigs" in w for w in nothing.warnings)
 
 
 def test_the_embedded_allocator_is_a_target_allocator_the_collector_owns() -> None:
