@@ -256,7 +256,7 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
     conditions: list[dict[str, Any]] = []
     if problems:  # nothing is applied: the children stay as the last valid spec left them
         conditions.append(ready_condition(previous, problems, None, now=stamp, generation=generation))
-        status["conditions"] = [*conditions, _warnings_condition(previous, warnings, now=stamp, generation=generation)]
+        status["conditions"] = [*conditions, *_warnings_condition(previous, warnings, now=stamp, generation=generation)]
         return Outcome(status, problems, warnings)
     if not options.allocator_rbac:
         try:
@@ -273,7 +273,7 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
     )
     workload = next((o for k, o in result.live.items() if k[0] in WORKLOAD_KINDS), None)
     conditions.append(ready_condition(previous, [], workload, now=stamp, generation=generation))
-    conditions.append(_warnings_condition(previous, warnings, now=stamp, generation=generation))
+    conditions += _warnings_condition(previous, warnings, now=stamp, generation=generation)
     status["conditions"] = conditions
     if workload is not None and not is_allocator:  # a DaemonSet's too: kubectl's READY column shows it
         want, ready = replicas_of(workload)
@@ -301,13 +301,13 @@ def _unmanaged_owner(allocator: Mapping[str, Any], collector: Mapping[str, Any] 
 
 def _warnings_condition(
     previous: Sequence[Mapping[str, Any]], warnings: Sequence[str], *, now: str, generation: int | None
-) -> dict[str, Any]:
-    if warnings:
-        message = "; ".join(warnings)
-        return condition(
-            previous, "ConfigurationWarning", "True", "SeeMessage", message, now=now, generation=generation
-        )
-    return condition(previous, "ConfigurationWarning", "False", "None", "", now=now, generation=generation)
+) -> list[dict[str, Any]]:
+    """`ConfigurationWarning` while there are warnings; none otherwise, so that a healthy collector has upstream's
+    one condition (`Ready`). The conditions list is written whole, so a warning that is fixed disappears."""
+    if not warnings:
+        return []
+    message = "; ".join(warnings)
+    return [condition(previous, "ConfigurationWarning", "True", "SeeMessage", message, now=now, generation=generation)]
 
 
 class Locks:
