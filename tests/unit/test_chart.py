@@ -190,6 +190,7 @@ def test_non_default_render() -> None:
     assert args.target_allocator_image == "registry.example.com/mirror/otel-allocator:0.1.0-rc1"
     assert args.namespace == ["observability", "team-*"]
     assert args.no_allocator_rbac is True
+    assert args.no_collector_rbac is True
     assert args.verbose is True
     # without allocator RBAC the operator neither writes cluster roles nor holds what allocators would be granted
     rules = kinds["ClusterRole"]["rules"]
@@ -200,6 +201,7 @@ def test_non_default_render() -> None:
 def test_default_args_parse_as_run() -> None:
     args = build_parser().parse_args(operator_container(render())["args"])
     assert args.no_allocator_rbac is False
+    assert args.no_collector_rbac is False
     assert args.namespace in (None, [])
     assert args.kubeconfig is None  # in the pod: the ServiceAccount's token
 
@@ -220,6 +222,7 @@ def test_rbac_create_false_renders_no_rbac() -> None:
         ("logFormat=xml", "/logFormat"),
         ("healthPort=80", "/healthPort"),
         ("allocatorRbac=maybe", "/allocatorRbac"),
+        ("collectorRbac=maybe", "/collectorRbac"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
         ("resources.requests.memory=lots", "/resources/requests/memory"),
         ("watchNamespaces[0]=Not_A_Namespace", "/watchNamespaces/0"),
@@ -299,6 +302,53 @@ def granted(rules: list[dict[str, Any]], group: str, resource: str, verb: str) -
         group in r.get("apiGroups", []) and resource in r.get("resources", []) and verb in r.get("verbs", [])
         for r in rules
     )
+
+
+def test_operator_holds_everything_a_collector_role_can_grant() -> None:
+    """Every component that gets a ClusterRole, with the options that widen it: the operator holds it all (the
+    lease writes of k8s_leader_elector aside: the chart does not hand out the control plane's leases)."""
+    from otel_operator.manifests import collector_rbac
+
+    config = {
+        "receivers": {
+            "kubeletstats": {"extra_metadata_labels": ["container.id"]},
+            "k8s_cluster": {"distribution": "openshift"},
+            "k8s_events": {},
+        },
+        "processors": {
+            "k8sattributes": {
+                "extract": {
+                    "metadata": ["k8s.node.name", "k8s.cronjob.uid"],
+                    "labels": [{"tag_name": "a", "key": "b", "from": "cronjob"}],
+                }
+            },
+            "resourcedetection": {"detectors": ["k8snode", "openshift"]},
+        },
+        "exporters": {"debug": {}},
+        "extensions": {"k8s_observer": {"observe_pods": True, "observe_services": True, "observe_nodes": True}},
+        "service": {
+            "extensions": ["k8s_observer"],
+            "pipelines": {
+                "metrics": {
+                    "receivers": ["kubeletstats", "k8s_cluster", "k8s_events"],
+                    "processors": ["k8sattributes", "resourcedetection"],
+                    "exporters": ["debug"],
+                }
+            },
+        },
+    }
+    needed = collector_rbac.rules(config)
+    assert len(needed) > 5
+    held = by_kind(render())["ClusterRole"]["rules"]
+    missing = [
+        (group, resource, verb)
+        for rule in needed
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+        if not granted(held, group, resource, verb)
+    ]
+    assert not missing, f"the chart's ClusterRole lacks what collectors are granted: {missing}"
 
 
 def test_operator_holds_everything_an_allocator_role_can_grant() -> None:

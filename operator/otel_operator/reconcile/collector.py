@@ -17,6 +17,7 @@ import yaml
 from otel_operator.api.validation import FieldError
 from otel_operator.manifests import BuildOptions, build, rbac
 from otel_operator.manifests.labels import ALLOCATOR_COMPONENT, COMPONENT, TARGET_ALLOCATOR_LABEL
+from otel_operator.reconcile import permissions
 from otel_operator.reconcile.desired import (
     OWNER_UID_LABEL,
     ObjKey,
@@ -263,11 +264,16 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
             warnings += await missing_allocator_permissions(kube, built.objects)
         except KubeError as err:  # the check is advice; it must never stop a reconcile
             log.warning("could not check the allocator's permissions: %s", err)
+    objects: list[dict[str, Any]] = list(built.objects)
+    if options.collector_rbac and not is_allocator:
+        # the API server lets the operator grant only what it holds: leave out a ClusterRole it may not grant
+        objects, lacking = await permissions.grantable(kube, objects)
+        warnings += lacking
     name = meta["name"]
     result = await sync(
         kube,
         owner,
-        built.objects,
+        objects,
         versioned_prefix=None if is_allocator else f"{name}-collector-",
         apis=options.apis,
     )
