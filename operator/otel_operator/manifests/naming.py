@@ -96,6 +96,24 @@ def monitoring_service(name: str) -> str:
     return _name("%s-monitoring", collector_service(name))
 
 
+def extension_service(name: str) -> str:
+    """`<name>-collector-extension`: the ports of extensions that serve clients."""
+    return _name("%s-extension", collector_service(name))
+
+
+def ingress(name: str) -> str:
+    return _name("%s-ingress", name)
+
+
+def route(name: str, port_name: str) -> str:
+    """`<port>-<name>-route`: upstream passes the port name first, so it is the one shortened first."""
+    return _name("%s-%s-route", port_name, name)
+
+
+def http_route(name: str, port_name: str) -> str:
+    return _name("%s-%s-httproute", name, port_name)
+
+
 def collector_service_account(name: str) -> str:
     return _name("%s-collector", name)
 
