@@ -130,6 +130,20 @@ _NO_PORT_RECEIVERS: Final = frozenset(
         "filelog",
     )
 )
+# The snake_case names collector-contrib gave receivers (0.157 and before), each kept as an alias of its old
+# spelling: upstream 0.158 registers the same parser under both, so both infer the same ports and defaults. Only
+# the renames upstream knows are listed; another new name is an unknown receiver there too.
+_RECEIVER_ALIASES: Final[Mapping[str, str]] = {
+    "fluent_forward": "fluentforward",
+    "tcp_log": "tcplog",
+    "udp_log": "udplog",
+    "kubelet_stats": "kubeletstats",
+    "k8s_objects": "k8sobjects",
+    "ssh_check": "sshcheck",
+    "cloud_foundry": "cloudfoundry",
+    "http_check": "httpcheck",
+    "flink_metrics": "flinkmetrics",
+}
 _EXPORTERS: Final[Mapping[str, _Known]] = {"prometheus": _Known(8888, target=False)}
 _EXTENSIONS: Final[Mapping[str, _Known]] = {
     "health_check": _Known(DEFAULT_HEALTH_CHECK_PORT, target=False),
@@ -151,6 +165,12 @@ class ComponentError(ValueError):
 def component_type(name: str) -> str:
     """`otlp/internal` → `otlp`."""
     return name.partition("/")[0]
+
+
+def receiver_kind(name: str) -> str:
+    """The receiver's type as the port tables know it: `fluent_forward/logs` → `fluentforward`."""
+    kind = component_type(name)
+    return _RECEIVER_ALIASES.get(kind, kind)
 
 
 def enabled(config: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -200,11 +220,12 @@ def _port(name: str, number: int, known: _Known) -> Port:
 
 
 def _receiver_ports(name: str, conf: Any, path: str) -> list[Port]:
-    kind = component_type(name)
-    if kind in _NO_PORT_RECEIVERS:
+    kind = component_type(name)  # as written, for messages
+    known_kind = receiver_kind(name)
+    if known_kind in _NO_PORT_RECEIVERS:
         return []
-    if kind in _MULTI_PORT_RECEIVERS:
-        table = _MULTI_PORT_RECEIVERS[kind]
+    if known_kind in _MULTI_PORT_RECEIVERS:
+        table = _MULTI_PORT_RECEIVERS[known_kind]
         protocols = conf.get("protocols") if isinstance(conf, Mapping) else None
         out = []
         for protocol, proto_conf in (protocols or {}).items() if isinstance(protocols, Mapping) else ():
@@ -216,7 +237,7 @@ def _receiver_ports(name: str, conf: Any, path: str) -> list[Port]:
             known = table[protocol]
             out.append(_port(f"{name}-{protocol}", _endpoint_port(proto_conf) or known.port, known))
         return out
-    single = _SINGLE_PORT_RECEIVERS.get(kind)
+    single = _SINGLE_PORT_RECEIVERS.get(known_kind)
     found = _endpoint_port(conf)
     if single is None:  # a receiver the operator does not know: a port only when its endpoint names one
         return [Port(naming.port_name(name, found), found)] if found else []
@@ -280,7 +301,7 @@ def _default_health_check(conf: Any) -> dict[str, Any]:
 
 
 def _default_receiver(name: str, conf: Any) -> Any:
-    kind = component_type(name)
+    kind = receiver_kind(name)
     if kind in _MULTI_PORT_RECEIVERS:
         table = _MULTI_PORT_RECEIVERS[kind]
         out = dict(conf) if isinstance(conf, Mapping) else {}
@@ -372,7 +393,8 @@ def metrics_port(config: Mapping[str, Any]) -> int:
 
 
 def health_probe(config: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The HTTP probe the `health_check` extension serves, when the service uses one."""
+    """The HTTP probe the `health_check` extension serves, when the service uses one: the handler of the
+    collector's liveness, readiness and startup probes (upstream derives all three from it)."""
     extensions = config.get("extensions") or {}
     for name in enabled(config)["extensions"]:
         if component_type(name) == "health_check":

@@ -6,12 +6,14 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from otel_operator.manifests import components, labels, naming
-from otel_operator.manifests.model import ALLOCATOR_ARGS
+from otel_operator.manifests import collector_rbac, components, featuregates, labels, naming
+from otel_operator.manifests.model import ALLOCATOR_ARGS, BuildOptions
 from otel_operator.manifests.params import AllocatorParams, CollectorParams, prune_empty
 
 ALLOCATOR_HTTP_PORT: Final = 8080
 ALLOCATOR_HTTPS_PORT: Final = 8443
+# Where spec.configmaps are mounted: <this>/<mountpath>/configmap-<name>.
+EXTRA_CONFIG_MAP_DIR: Final = "/var/conf"
 _PROBE_TIMINGS: Final = (
     "initialDelaySeconds",
     "timeoutSeconds",
@@ -61,6 +63,37 @@ def _field(name: str, path: str) -> dict[str, Any]:
 
 def _resource(name: str, container: str, resource: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"resourceFieldRef": {"containerName": container, "resource": resource}}}
+
+
+def _golang_env(options: BuildOptions, container: str) -> list[dict[str, Any]]:
+    """GOMEMLIMIT and GOMAXPROCS from the container's own limits (gate operator.golang.flags): the Go runtime then
+    stays within them. Harmless for a program that is not Go."""
+    if not options.gate(featuregates.GOLANG_FLAGS):
+        return []
+    return [_resource("GOMEMLIMIT", container, "limits.memory"), _resource("GOMAXPROCS", container, "limits.cpu")]
+
+
+def join_path(*parts: str) -> str:
+    """Go's `path.Join`: the non-empty parts joined by `/`, then cleaned (no `//`, `.` or resolvable `..`)."""
+    joined = "/".join(part for part in parts if part)
+    if not joined:
+        return ""
+    rooted = joined.startswith("/")
+    out: list[str] = []
+    for element in joined.split("/"):
+        if element in ("", "."):
+            continue
+        if element == "..":
+            if out and out[-1] != "..":
+                out.pop()
+            elif not rooted:
+                out.append("..")  # a relative path keeps the `..` it cannot resolve; a rooted one drops it
+            continue
+        out.append(element)
+    cleaned = "/".join(out)
+    if rooted:
+        return "/" + cleaned
+    return cleaned or "."
 
 
 def _dns_policy(spec: Mapping[str, Any]) -> str:
@@ -127,16 +160,20 @@ def collector_container(p: CollectorParams) -> dict[str, Any]:
     spec = p.spec
     config_path = f"{naming.COLLECTOR_CONFIG_DIR}/{naming.COLLECTOR_CONFIG_KEY}"
     name = naming.COLLECTOR_CONTAINER
+    # Upstream's order: POD_NAME (the collector_id the allocator knows this pod by), the Go runtime limits, then
+    # what the receivers read (kubeletstats: K8S_NODE_NAME).
     inferred = [
-        _field("POD_NAME", "metadata.name"),  # the collector_id the allocator knows this pod by
-        _resource("GOMEMLIMIT", name, "limits.memory"),
-        _resource("GOMAXPROCS", name, "limits.cpu"),
+        _field("POD_NAME", "metadata.name"),
+        *_golang_env(p.options, name),
+        *collector_rbac.receiver_env(p.config),
     ]
     mounts: list[dict[str, Any]] = [{"name": naming.COLLECTOR_CONFIG_VOLUME, "mountPath": naming.COLLECTOR_CONFIG_DIR}]
     mounts += [dict(m) for m in spec.get("volumeMounts") or []]
     for extra in spec.get("configmaps") or []:
         volume = naming.extra_config_map_volume(extra["name"])
-        mounts.append({"name": volume, "mountPath": f"/var/conf/{extra['mountpath']}/{volume}"})
+        mount_path = join_path(EXTRA_CONFIG_MAP_DIR, str(extra.get("mountpath") or ""), volume)
+        mounts.append({"name": volume, "mountPath": mount_path})
+    # The health_check extension gives all three probes their handler; spec.<kind>Probe only tunes the timing.
     health = components.health_probe(p.config)
     container: dict[str, Any] = {
         "name": name,
@@ -148,6 +185,7 @@ def collector_container(p: CollectorParams) -> dict[str, Any]:
         "volumeMounts": mounts,
         "livenessProbe": _probe(health, spec.get("livenessProbe")),
         "readinessProbe": _probe(health, spec.get("readinessProbe")),
+        "startupProbe": _probe(health, spec.get("startupProbe")),
         **_copy(spec, ((k, k) for k in _CONTAINER_FIELDS)),
     }
     return prune_empty(container)
@@ -222,7 +260,10 @@ def allocator_container(a: AllocatorParams) -> dict[str, Any]:
         "name": naming.ALLOCATOR_CONTAINER,
         "image": a.image,
         "args": [*ALLOCATOR_ARGS, *_args(spec)],
-        "env": _env(spec.get("env") or [], [_field("OTELCOL_NAMESPACE", "metadata.namespace")]),
+        "env": _env(
+            spec.get("env") or [],
+            [_field("OTELCOL_NAMESPACE", "metadata.namespace"), *_golang_env(a.options, naming.ALLOCATOR_CONTAINER)],
+        ),
         "ports": ports,
         "volumeMounts": mounts,
         "livenessProbe": _allocator_probe(a, "livenessProbe", "/livez"),

@@ -360,6 +360,15 @@ def test_allocator_deployment() -> None:
     assert made["env"] == [
         {"name": "X", "value": "1"},
         {"name": "OTELCOL_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        # upstream's e2e targetallocator-features asserts this list exactly
+        {
+            "name": "GOMEMLIMIT",
+            "valueFrom": {"resourceFieldRef": {"containerName": "ta-container", "resource": "limits.memory"}},
+        },
+        {
+            "name": "GOMAXPROCS",
+            "valueFrom": {"resourceFieldRef": {"containerName": "ta-container", "resource": "limits.cpu"}},
+        },
     ]
     assert made["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
     assert made["livenessProbe"] == {"httpGet": {"path": "/livez", "port": 8080}}
