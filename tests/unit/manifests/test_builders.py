@@ -38,6 +38,7 @@ CR = {"enabled": True, "serviceMonitorSelector": {}, "podMonitorSelector": {}}
                 ("Service", "c-collector-headless"),
                 ("Service", "c-collector-monitoring"),
                 ("StatefulSet", "c-collector"),
+                ("PodDisruptionBudget", "c-collector"),
             ],
         ),
         (
@@ -49,6 +50,7 @@ CR = {"enabled": True, "serviceMonitorSelector": {}, "podMonitorSelector": {}}
                 ("Service", "c-collector-headless"),
                 ("Service", "c-collector-monitoring"),
                 ("Deployment", "c-collector"),
+                ("PodDisruptionBudget", "c-collector"),
             ],
         ),
         (
@@ -69,12 +71,14 @@ CR = {"enabled": True, "serviceMonitorSelector": {}, "podMonitorSelector": {}}
                 ("Service", "c-collector-monitoring"),
                 ("StatefulSet", "c-collector"),
                 ("TargetAllocator", "c"),  # it owns what follows (upstream 0.127+)
+                ("PodDisruptionBudget", "c-collector"),
                 ("ServiceAccount", "c-targetallocator"),
                 ("ClusterRole", "otel-operator:targetallocator:ns:c"),
                 ("ClusterRoleBinding", "otel-operator:targetallocator:ns:c"),
                 ("ConfigMap", "c-targetallocator"),
                 ("Service", "c-targetallocator"),
                 ("Deployment", "c-targetallocator"),
+                ("PodDisruptionBudget", "c-targetallocator"),
             ],
         ),
     ],
@@ -550,6 +554,7 @@ def test_a_target_allocator_with_its_collector() -> None:
         ("ConfigMap", "shared-targetallocator"),
         ("Service", "shared-targetallocator"),
         ("Deployment", "shared-targetallocator"),
+        ("PodDisruptionBudget", "shared-targetallocator"),
     ]
     assert result.warnings == ()
     assert result.selector == ""
