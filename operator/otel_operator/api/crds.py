@@ -159,7 +159,13 @@ def _allocator_fields() -> dict[str, Schema]:
         "allowInsecureAuthSecrets": boolean("Serve Secret values over plain HTTP."),
         "collectorNotReadyGracePeriod": string(fmt="duration", default="30s"),
         "mtls": obj({"enabled": boolean(), "useCertManager": boolean(default=True), "tls": free_object()}),
-        "observability": obj({"metrics": obj({"enableMetrics": boolean()})}),
+        "observability": obj(
+            {
+                "metrics": obj(
+                    {"enableMetrics": boolean(), "extraLabels": string_map(), "disablePrometheusAnnotations": boolean()}
+                )
+            }
+        ),
     }
 
 

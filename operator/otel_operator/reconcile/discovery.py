@@ -29,7 +29,8 @@ async def served_apis(kube: Kube, candidates: Iterable[str] = OPTIONAL_APIS) -> 
 
 
 async def api_server_endpoints(kube: Kube) -> tuple[tuple[str, int], ...]:
-    """(ip, port) of every endpoint of the `kubernetes` Service (EndpointSlices of default/kubernetes)."""
+    """(ip, port) of the `kubernetes` Service: its cluster IPs and every endpoint (EndpointSlices of
+    default/kubernetes), sorted."""
     path = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
     try:
         slices = await kube.list(path, "kubernetes.io/service-name=kubernetes")
@@ -38,6 +39,19 @@ async def api_server_endpoints(kube: Kube) -> tuple[tuple[str, int], ...]:
             return ()
         raise
     found: set[tuple[str, int]] = set()
+    # The Service's own addresses too: some network plugins (AWS VPC CNI) check egress before the Service address
+    # is translated to an endpoint, and the allocator dials the Service.
+    try:
+        service = await kube.get("/api/v1/namespaces/default/services/kubernetes")
+    except KubeError as err:
+        if err.status != 403:
+            raise
+        service = None
+    if service is not None:
+        spec = service.get("spec") or {}
+        ips = spec.get("clusterIPs") or [spec.get("clusterIP")]
+        service_ports = [int(p["port"]) for p in spec.get("ports") or [] if p.get("port")]
+        found.update((str(ip), port) for ip in ips if ip and ip != "None" for port in service_ports)
     for item in slices:
         ports = [int(p["port"]) for p in item.get("ports") or [] if p.get("port") and p.get("name") in (None, "https")]
         for endpoint in item.get("endpoints") or []:

@@ -39,6 +39,7 @@ CR = {"enabled": True, "serviceMonitorSelector": {}, "podMonitorSelector": {}}
                 ("Service", "c-collector-monitoring"),
                 ("StatefulSet", "c-collector"),
                 ("PodDisruptionBudget", "c-collector"),
+                ("NetworkPolicy", "c-collector-networkpolicy"),
             ],
         ),
         (
@@ -51,6 +52,7 @@ CR = {"enabled": True, "serviceMonitorSelector": {}, "podMonitorSelector": {}}
                 ("Service", "c-collector-monitoring"),
                 ("Deployment", "c-collector"),
                 ("PodDisruptionBudget", "c-collector"),
+                ("NetworkPolicy", "c-collector-networkpolicy"),
             ],
         ),
         (
@@ -61,6 +63,7 @@ CR = {"enabled": True, "serviceMonitorSelector": {}, "podMonitorSelector": {}}
                 ("Service", "c-collector-headless"),
                 ("Service", "c-collector-monitoring"),
                 ("DaemonSet", "c-collector"),
+                ("NetworkPolicy", "c-collector-networkpolicy"),
             ],
         ),
         (
@@ -72,6 +75,7 @@ CR = {"enabled": True, "serviceMonitorSelector": {}, "podMonitorSelector": {}}
                 ("StatefulSet", "c-collector"),
                 ("TargetAllocator", "c"),  # it owns what follows (upstream 0.127+)
                 ("PodDisruptionBudget", "c-collector"),
+                ("NetworkPolicy", "c-collector-networkpolicy"),
                 ("ServiceAccount", "c-targetallocator"),
                 ("ClusterRole", "otel-operator:targetallocator:ns:c"),
                 ("ClusterRoleBinding", "otel-operator:targetallocator:ns:c"),
@@ -79,6 +83,7 @@ CR = {"enabled": True, "serviceMonitorSelector": {}, "podMonitorSelector": {}}
                 ("Service", "c-targetallocator"),
                 ("Deployment", "c-targetallocator"),
                 ("PodDisruptionBudget", "c-targetallocator"),
+                ("NetworkPolicy", "c-targetallocator-networkpolicy"),
             ],
         ),
     ],
@@ -555,6 +560,7 @@ def test_a_target_allocator_with_its_collector() -> None:
         ("Service", "shared-targetallocator"),
         ("Deployment", "shared-targetallocator"),
         ("PodDisruptionBudget", "shared-targetallocator"),
+        ("NetworkPolicy", "shared-targetallocator-networkpolicy"),
     ]
     assert result.warnings == ()
     assert result.selector == ""
