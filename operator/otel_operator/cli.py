@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,25 +34,63 @@ def operator_options(args: argparse.Namespace) -> OperatorOptions:
     from otel_operator.reconcile.runner import OperatorOptions
 
     return OperatorOptions(
+        **_shaping(args),
         namespaces=tuple(args.namespace or ()),
         kubeconfig=args.kubeconfig,
         peering=args.peering,
         liveness=args.liveness,
         log_format=args.log_format,
         verbose=args.verbose,
-        collector_image=args.collector_image,
-        allocator_image=args.target_allocator_image,
-        allocator_rbac=not args.no_allocator_rbac,
         leader_election=args.leader_elect,
         leader_election_namespace=args.leader_election_namespace,
         metrics_addr=args.metrics_addr,
     )
 
 
+class UsageError(Exception):
+    """A bad flag value: reported in one line naming the flag, exit status 2."""
+
+
+def _regexes(values: Sequence[str] | None, flag: str) -> tuple[str, ...]:
+    for pattern in values or ():
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise UsageError(f"{flag} {pattern!r}: not a regular expression: {err}") from err
+    return tuple(values or ())
+
+
+def _shaping(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags `run` and `render` share that shape what is built, checked (OperatorOptions' field names)."""
+    from otel_operator.manifests import featuregates
+
+    try:
+        gates = featuregates.parse(args.feature_gates or ())
+    except featuregates.GateError as err:
+        raise UsageError(f"--feature-gates: {err}") from err
+    return {
+        "collector_image": args.collector_image,
+        "allocator_image": args.target_allocator_image,
+        "allocator_rbac": not args.no_allocator_rbac,
+        "collector_rbac": not args.no_collector_rbac,
+        "feature_gates": gates,
+        "label_filters": _regexes(args.labels_filter, "--labels-filter"),
+        "annotation_filters": _regexes(args.annotations_filter, "--annotations-filter"),
+    }
+
+
+def _warn_ignored_gates(command: str, args: argparse.Namespace) -> None:
+    from otel_operator.manifests import featuregates
+
+    for warning in featuregates.ignored(args.feature_gates or ()):
+        print(f"otel-operator {command}: warning: {warning}", file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from otel_operator.reconcile.runner import configure_logging, run_operator
 
     opts = operator_options(args)
+    _warn_ignored_gates("run", args)
     configure_logging(opts)
     from otel_operator.reconcile.leader import LeadershipLost
 
@@ -121,15 +161,24 @@ def load_documents(paths: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from otel_operator.api.conversion import is_v1alpha1_collector
     from otel_operator.api.validation import FieldError, describe
     from otel_operator.manifests import BuildOptions, build
     from otel_operator.manifests.build import ALLOCATOR_API, COLLECTOR_API
-    from otel_operator.manifests.labels import TARGET_ALLOCATOR_LABEL
+    from otel_operator.manifests.labels import DEFAULT_ANNOTATION_FILTERS, TARGET_ALLOCATOR_LABEL
     from otel_operator.manifests.text import documents
 
+    shaping = _shaping(args)
+    _warn_ignored_gates("render", args)
+    options = BuildOptions(
+        **{**shaping, "annotation_filters": (*DEFAULT_ANNOTATION_FILTERS, *shaping["annotation_filters"])}
+    )
     resources = []
     problems: list[FieldError] = []
     for doc in load_documents([args.filename]):
+        if is_v1alpha1_collector(doc):
+            problems.append(FieldError(describe(doc), "apiVersion", _not_served(args.filename)))
+            continue
         if (doc.get("apiVersion"), doc.get("kind")) not in (COLLECTOR_API, ALLOCATOR_API):
             continue
         meta: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
@@ -160,11 +209,6 @@ def cmd_render(args: argparse.Namespace) -> int:
     objects: list[dict[str, Any]] = []
     for resource in resources:
         collector = linked_collector(resource) if resource["kind"] == ALLOCATOR_API[1] else None
-        options = BuildOptions(
-            collector_image=args.collector_image,
-            allocator_image=args.target_allocator_image,
-            allocator_rbac=not args.no_allocator_rbac,
-        )
         result = build(resource, options, collector=collector)
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -178,23 +222,75 @@ def cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _not_served(filename: str) -> str:
+    return (
+        "opentelemetry.io/v1alpha1 is not served: otel-operator serves OpenTelemetryCollector as "
+        "opentelemetry.io/v1beta1 only (upstream converts v1alpha1 with a webhook); convert the file with "
+        f"`otel-operator check resources --convert {filename} > NEW.yaml` and use NEW.yaml"
+    )
+
+
+class _ManifestDumper(yaml.SafeDumper):
+    """YAML for people: multi-line strings as `|` blocks, keys in their given order."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value and not value.startswith(" ") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ManifestDumper.add_representer(str, _str)
+
+
 def cmd_check_resources(args: argparse.Namespace) -> int:
+    from otel_operator.api.conversion import ConversionError, is_v1alpha1_collector, to_v1beta1
     from otel_operator.api.validation import FieldError, describe, resource_type, validate
 
     docs = load_documents(args.files)
     problems: list[FieldError] = []
+    notes: list[str] = []
+    converted: list[dict[str, Any]] = []
     checked = 0
+    failed = False  # a resource that could not be converted: --convert prints nothing
     for doc in docs:
+        if is_v1alpha1_collector(doc):
+            checked += 1
+            who = describe(doc)
+            if not args.convert:
+                problems.append(FieldError(who, "apiVersion", _not_served(" ".join(args.files))))
+            try:
+                result = to_v1beta1(doc)
+            except ConversionError as err:
+                problems.append(FieldError(who, err.field, err.message))
+                failed = True
+                continue
+            notes += [f"{who}: {w}" for w in result.warnings]
+            # the problems the converted resource still has, named in v1beta1's fields
+            problems += [FieldError(f"{who} (as v1beta1)", p.field, p.message) for p in validate(result.resource)]
+            converted.append(result.resource)
+            continue
+        converted.append(doc)
         if resource_type(str(doc.get("apiVersion")), str(doc.get("kind"))) is None:
             continue  # core objects (Services, Namespaces, ...) are the API server's to validate
         checked += 1
         found = validate(doc)
         problems += found
-        if not found:
+        if not found and not args.convert:
             print(f"ok: {describe(doc)}")
+    # with --convert, stdout is the converted manifest only
+    report = sys.stderr if args.convert else sys.stdout
+    for note in notes:
+        print(f"warning: {note}", file=report)
     for problem in problems:
-        print(f"error: {problem}")
-    print(f"{checked} checked, {len(problems)} problem(s)")
+        print(f"error: {problem}", file=report)
+    print(f"{checked} checked, {len(problems)} problem(s)", file=report)
+    if args.convert and not failed:
+        sys.stdout.write(
+            "".join(
+                "---\n" + yaml.dump(doc, Dumper=_ManifestDumper, sort_keys=False, allow_unicode=True, width=120)
+                for doc in converted
+            )
+        )
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
@@ -287,6 +383,67 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if any(not f.ok for f in findings) else EXIT_OK
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Wraps paragraphs as usual, but keeps the lines of an indented block (the gate list) apart."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for para in text.split("\n\n"):
+            if para.startswith("  "):
+                out.append(
+                    "\n".join(
+                        textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent + "      ")
+                        for line in para.splitlines()
+                    )
+                )
+            else:
+                out.append(super()._fill_text(para, width, indent))
+        return "\n\n".join(out)
+
+
+def _gates_epilog() -> str:
+    from otel_operator.manifests import featuregates
+
+    return "feature gates (--feature-gates; stage, default):\n\n" + featuregates.help_text()
+
+
+def _add_shaping_flags(parser: argparse.ArgumentParser, same: str = "") -> None:
+    """Upstream's flags that shape what is built: `run` and `render` take the same ones."""
+    parser.add_argument(
+        "--no-collector-rbac",
+        action="store_true",
+        help=same
+        or "do not create the ClusterRole and binding a collector's components need (k8sattributes, "
+        "kubeletstats, ...); the collector then gets a warning naming the permissions to grant yourself",
+    )
+    parser.add_argument(
+        "--feature-gates",
+        action="append",
+        metavar="GATES",
+        help=same
+        or "upstream's feature gates: comma-separated names, -name turns one off, name or +name on "
+        "(repeatable; later ones win), e.g. --feature-gates=operator.targetallocator.fallbackstrategy,"
+        "-operand.networkpolicy. Every gate of upstream 0.158 is accepted (listed below); an "
+        "unknown one is an error",
+    )
+    parser.add_argument(
+        "--labels-filter",
+        action="append",
+        metavar="REGEX",
+        help=same
+        or "resource labels matching this regular expression (anywhere in the key, as upstream matches "
+        "it) are not copied to the objects built for it (repeatable), e.g. --labels-filter='.*filter\\.out$'",
+    )
+    parser.add_argument(
+        "--annotations-filter",
+        action="append",
+        metavar="REGEX",
+        help=same
+        or "likewise for annotations (repeatable); these add to the ones always filtered: "
+        "kubectl's last-applied-configuration and kopf's and otel-operator's own bookkeeping",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otel-operator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -299,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the operator",
         description="Reconcile OpenTelemetryCollector resources. Uses the in-cluster service account, or "
         "KUBECONFIG / ~/.kube/config outside a cluster.",
+        epilog=_gates_epilog(),
+        formatter_class=_Formatter,
     )
     run.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
     run.add_argument(
@@ -347,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not create the target allocator's ClusterRole and binding (manage RBAC yourself)",
     )
+    _add_shaping_flags(run)
     run.set_defaults(func=cmd_run)
 
     allocator = sub.add_parser(
@@ -376,9 +536,13 @@ def build_parser() -> argparse.ArgumentParser:
         "OpenTelemetryCollector (v1beta1) and TargetAllocator (v1alpha1) in the file, without a cluster: the "
         "operator's own code path, without owner references. Other kinds in the file are skipped (a "
         "TargetAllocator takes its scrape configs from the collector labelled opentelemetry.io/target-allocator "
-        "with its name, when the file has one). Problems and warnings go to stderr; when any resource has a problem "
-        "nothing is printed. Exit status: 0 rendered, 1 problems (or nothing to render), 2 unreadable input.",
-        epilog="example: otel-operator render -f examples/troubleshooting-guide.yaml",
+        "with its name, when the file has one). An OpenTelemetryCollector of apiVersion opentelemetry.io/v1alpha1 is a "
+        "problem, as the cluster would refuse it (otel-operator serves v1beta1 only): convert the file first with "
+        "`otel-operator check resources --convert FILE`. Problems and warnings go to stderr; when any resource has a "
+        "problem nothing is printed. Exit status: 0 rendered, 1 problems (or nothing to render), 2 unreadable input "
+        "or a bad flag.",
+        epilog="example: otel-operator render -f examples/troubleshooting-guide.yaml\n\n" + _gates_epilog(),
+        formatter_class=_Formatter,
     )
     render.add_argument("-f", "--filename", required=True, metavar="FILE", help="resource YAML (multi-document)")
     render.add_argument(
@@ -387,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--collector-image", default=DEFAULT_COLLECTOR_IMAGE, help="as for `run`")
     render.add_argument("--target-allocator-image", default=DEFAULT_ALLOCATOR_IMAGE, help="as for `run`")
     render.add_argument("--no-allocator-rbac", action="store_true", help="as for `run`")
+    _add_shaping_flags(render, same="as for `run`")
     render.set_defaults(func=cmd_render)
 
     check = sub.add_parser("check", help="validate resources and configurations offline")
@@ -396,9 +561,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate resources against otel-operator's CRD schemas",
         description="Validate OpenTelemetryCollector, TargetAllocator and prometheus-operator resources against "
         "the CRD schemas, as the API server would, naming each bad field. Other kinds are skipped. "
+        "An OpenTelemetryCollector of apiVersion opentelemetry.io/v1alpha1 (upstream's deprecated version, whose "
+        "config is a YAML string) is an error, as otel-operator serves v1beta1 only; it is converted as upstream's "
+        "conversion webhook does, and the converted resource is checked too. With --convert, the files are "
+        "printed instead, every v1alpha1 collector replaced by its v1beta1 form and every other document as it "
+        "was (comments are not kept), and the report goes to stderr. "
         "Exit status: 0 valid, 1 problems found, 2 unreadable input.",
+        epilog="example: otel-operator check resources --convert old.yaml > new.yaml",
     )
     resources.add_argument("files", nargs="+", metavar="FILE", help="YAML files (multi-document allowed)")
+    resources.add_argument(
+        "--convert",
+        action="store_true",
+        help="print the files as YAML with each opentelemetry.io/v1alpha1 OpenTelemetryCollector converted to "
+        "v1beta1 (config parsed, minReplicas/maxReplicas folded into autoscaler, updateStrategy renamed "
+        "daemonSetUpdateStrategy, monitor selector maps as matchLabels). Nothing is printed when a collector "
+        "cannot be converted (its config is not YAML)",
+    )
     resources.set_defaults(func=cmd_check_resources)
     monitors = checks.add_parser(
         "monitors",
@@ -460,5 +639,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
     except InputError as err:
         print(f"otel-operator: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as err:
+        print(f"otel-operator {args.command}: {err}", file=sys.stderr)
         return EXIT_USAGE
     return result

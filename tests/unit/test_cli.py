@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -153,3 +154,285 @@ def test_check_service_discovery_names_a_missing_job(tmp_path: Path, capsys: pyt
     assert main(["check", "service-discovery", str(config), "nope"]) == 1
     assert "nope" in capsys.readouterr().err
     assert main(["check", "service-discovery", str(tmp_path / "absent.yml"), "app"]) == 2
+
+
+# --- opentelemetry.io/v1alpha1 collectors ---------------------------------------------------------------------------
+
+V1ALPHA1 = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: obs
+---
+apiVersion: opentelemetry.io/v1alpha1
+kind: OpenTelemetryCollector
+metadata:
+  name: old
+  namespace: obs
+spec:
+  mode: statefulset
+  minReplicas: 2
+  maxReplicas: 4
+  targetAllocator:
+    enabled: true
+    prometheusCR:
+      enabled: true
+      serviceMonitorSelector:
+        team: obs
+  config: |
+    receivers:
+      prometheus:
+        config:
+          scrape_configs:
+          - job_name: self
+            static_configs:
+            - targets: [0.0.0.0:8888]
+    exporters:
+      debug: {}
+    service:
+      pipelines:
+        metrics:
+          receivers: [prometheus]
+          exporters: [debug]
+"""
+
+
+def test_check_resources_says_v1alpha1_is_not_served_and_how_to_convert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text(V1ALPHA1)
+    assert main(["check", "resources", str(old)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "error: OpenTelemetryCollector obs/old: apiVersion: opentelemetry.io/v1alpha1 is not served: otel-operator "
+        "serves OpenTelemetryCollector as opentelemetry.io/v1beta1 only" in out
+    )
+    assert f"otel-operator check resources --convert {old}" in out
+    assert "1 checked, 1 problem(s)" in out  # never "0 checked" again
+
+
+def test_check_resources_checks_the_converted_collector_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text(V1ALPHA1.replace("mode: statefulset", "mode: statefull"))
+    assert main(["check", "resources", str(old)]) == 1
+    out = capsys.readouterr().out
+    assert 'error: OpenTelemetryCollector obs/old (as v1beta1): spec.mode: "statefull" is not allowed' in out
+    assert "1 checked, 2 problem(s)" in out
+
+
+def test_convert_prints_the_file_with_v1beta1_collectors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text(V1ALPHA1)
+    assert main(["check", "resources", "--convert", str(old)]) == 0
+    captured = capsys.readouterr()
+    namespace, collector = list(yaml.safe_load_all(captured.out))
+    assert namespace == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "obs"}}  # as it was
+    assert collector["apiVersion"] == "opentelemetry.io/v1beta1"
+    spec = collector["spec"]
+    assert list(spec) == ["mode", "autoscaler", "targetAllocator", "config"]  # the file's order
+    assert spec["autoscaler"] == {"minReplicas": 2, "maxReplicas": 4}
+    assert spec["targetAllocator"]["prometheusCR"]["serviceMonitorSelector"] == {"matchLabels": {"team": "obs"}}
+    assert spec["config"]["service"]["pipelines"]["metrics"]["receivers"] == ["prometheus"]
+    assert "1 checked, 0 problem(s)" in captured.err  # the report goes to stderr
+    assert "error" not in captured.err
+
+    # and the result is what otel-operator takes
+    new = tmp_path / "new.yaml"
+    new.write_text(captured.out)
+    assert main(["check", "resources", str(new)]) == 0
+    assert "ok: OpenTelemetryCollector obs/old" in capsys.readouterr().out
+    assert main(["render", "-f", str(new)]) == 0
+    rendered = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert {"StatefulSet", "HorizontalPodAutoscaler", "TargetAllocator", "Deployment"} <= {o["kind"] for o in rendered}
+
+
+def test_convert_keeps_multi_line_strings_readable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text(
+        V1ALPHA1.replace(
+            "  mode: statefulset\n", "  mode: statefulset\n  podAnnotations:\n    a: |\n      x\n      y\n"
+        )
+    )
+    assert main(["check", "resources", "--convert", str(old)]) == 0
+    out = capsys.readouterr().out
+    assert "    a: |\n      x\n      y\n" in out
+
+
+def test_convert_prints_nothing_when_a_config_is_not_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text(V1ALPHA1.replace("receivers: [prometheus]", "receivers: [prometheus"))
+    assert main(["check", "resources", "--convert", str(old)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "error: OpenTelemetryCollector obs/old: spec.config: is not valid YAML (" in captured.err
+
+
+def test_convert_reports_what_upstreams_conversion_drops(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text(
+        V1ALPHA1.replace("    exporters:\n      debug: {}\n", "    exporters:\n      debug: {}\n    extras: 1\n")
+    )
+    assert main(["check", "resources", "--convert", str(old)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: OpenTelemetryCollector obs/old: spec.config.extras: not a collector config section" in err
+
+
+def test_render_refuses_a_v1alpha1_collector(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text(V1ALPHA1)
+    assert main(["render", "-f", str(old)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "error: OpenTelemetryCollector obs/old: apiVersion: opentelemetry.io/v1alpha1 is not served" in captured.err
+    assert "--convert" in captured.err
+
+
+# --- the flags that shape what is built: --feature-gates, --labels-filter, --annotations-filter ---------------------
+
+LABELLED = """\
+apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata:
+  name: lab
+  namespace: obs
+  labels: {keep: "1", drop.filter.out: "x"}
+  annotations:
+    keep-annotation: "1"
+    config.gke.io/x: "2"
+    kubectl.kubernetes.io/last-applied-configuration: "{}"
+spec:
+  config:
+    receivers: {otlp: {protocols: {grpc: {}}}}
+    processors: {k8sattributes: {}}
+    exporters: {debug: {}}
+    service: {pipelines: {traces: {receivers: [otlp], processors: [k8sattributes], exporters: [debug]}}}
+"""
+
+
+def render(tmp_path: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> list[dict[str, Any]]:
+    path = tmp_path / "collector.yaml"
+    path.write_text(LABELLED)
+    assert main(["render", "-f", str(path), *flags]) == 0
+    return list(yaml.safe_load_all(capsys.readouterr().out))
+
+
+def test_render_filters_labels_and_annotations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plain = render(tmp_path, capsys)
+    deployment = next(o for o in plain if o["kind"] == "Deployment")
+    assert deployment["metadata"]["labels"]["drop.filter.out"] == "x"
+    assert "config.gke.io/x" in deployment["metadata"]["annotations"]
+
+    # upstream's e2e flags (e2e-metadata-filters)
+    filtered = render(
+        tmp_path,
+        capsys,
+        "--labels-filter=.*filter.out",
+        "--annotations-filter=.*filter.out",
+        "--annotations-filter=config.*.gke.io.*",
+    )
+    for obj in filtered:
+        meta = obj["metadata"]
+        assert "drop.filter.out" not in (meta.get("labels") or {}), obj["kind"]
+        assert "config.gke.io/x" not in (meta.get("annotations") or {}), obj["kind"]
+        # the default filters still apply: the flag adds to them
+        assert "kubectl.kubernetes.io/last-applied-configuration" not in (meta.get("annotations") or {})
+    deployment = next(o for o in filtered if o["kind"] == "Deployment")
+    assert deployment["metadata"]["labels"]["keep"] == "1"
+    assert deployment["metadata"]["annotations"]["keep-annotation"] == "1"
+
+
+def test_render_feature_gates_and_collector_rbac(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plain = {o["kind"] for o in render(tmp_path, capsys)}
+    assert {"NetworkPolicy", "ClusterRole", "ClusterRoleBinding"} <= plain
+    shaped = {
+        o["kind"] for o in render(tmp_path, capsys, "--feature-gates=-operand.networkpolicy", "--no-collector-rbac")
+    }
+    assert not {"NetworkPolicy", "ClusterRole", "ClusterRoleBinding"} & shaped
+    assert "Deployment" in shaped
+
+
+@pytest.mark.parametrize(
+    ("flag", "says"),
+    [
+        ("--feature-gates=operator.nope", '--feature-gates: unknown feature gate "operator.nope"; known gates: '),
+        ("--feature-gates=+", '--feature-gates: unknown feature gate "+"'),
+        ("--labels-filter=(", "--labels-filter '(': not a regular expression: "),
+        ("--annotations-filter=[a", "--annotations-filter '[a': not a regular expression: "),
+    ],
+)
+@pytest.mark.parametrize("command", ["render", "run"])
+def test_a_bad_flag_value_is_one_line_and_exit_2(
+    command: str, flag: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "collector.yaml"
+    path.write_text(LABELLED)
+    argv = ["render", "-f", str(path), flag] if command == "render" else ["run", flag]
+    assert main(argv) == 2  # `run` stops before it starts anything
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"otel-operator {command}: {says}")
+
+
+def test_a_gate_otel_operator_does_not_act_on_is_accepted_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "collector.yaml"
+    path.write_text(LABELLED)
+    # upstream's Helm chart passes -operator.networkpolicy: accepted silently (otel-operator creates none)
+    assert main(["render", "-f", str(path), "--feature-gates=-operator.networkpolicy"]) == 0
+    assert "warning: feature gate" not in capsys.readouterr().err
+    assert main(["render", "-f", str(path), "--feature-gates=operator.clusterobservability"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "otel-operator render: warning: feature gate operator.clusterobservability is on, but otel-operator does "
+        "not act on it" in err
+    )
+
+
+def test_run_passes_the_flags_to_what_it_builds() -> None:
+    from otel_operator.cli import build_parser, operator_options
+    from otel_operator.manifests import featuregates
+    from otel_operator.manifests.labels import DEFAULT_ANNOTATION_FILTERS
+    from otel_operator.reconcile.runner import build_options
+
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--feature-gates=operator.targetallocator.fallbackstrategy",
+            "--feature-gates=-operand.networkpolicy",
+            "--labels-filter=^team$",
+            "--labels-filter=.*filter.out",
+            "--annotations-filter=^x/",
+            "--no-collector-rbac",
+        ]
+    )
+    options = build_options(operator_options(args))
+    assert options.gate(featuregates.ALLOCATOR_FALLBACK_STRATEGY)
+    assert not options.gate(featuregates.OPERAND_NETWORK_POLICY)
+    assert options.gate(featuregates.GOLANG_FLAGS)  # untouched gates keep their default
+    assert options.label_filters == ("^team$", ".*filter.out")
+    assert options.annotation_filters == (*DEFAULT_ANNOTATION_FILTERS, "^x/")
+    assert not options.collector_rbac
+    assert options.allocator_rbac
+
+    defaults = build_options(operator_options(build_parser().parse_args(["run"])))
+    assert defaults.feature_gates == featuregates.DEFAULT_ENABLED
+    assert defaults.label_filters == ()
+    assert defaults.annotation_filters == DEFAULT_ANNOTATION_FILTERS
+    assert defaults.collector_rbac
+
+
+@pytest.mark.parametrize("command", ["run", "render"])
+def test_help_lists_every_feature_gate(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from otel_operator.manifests.featuregates import GATES
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--feature-gates", "--labels-filter", "--annotations-filter", "--no-collector-rbac"):
+        assert flag in out
+    for name in GATES:
+        assert f"  {name} (" in out

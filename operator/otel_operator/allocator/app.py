@@ -112,7 +112,10 @@ class Allocator:
 
     def __post_init__(self) -> None:
         cfg = self.config
-        strategy = by_name(cfg.allocation_strategy, cfg.allocation_fallback_strategy or None)
+        # the fallback places targets that have no node: it means something to per-node only (upstream writes the
+        # key for every strategy when its gate is on)
+        fallback = cfg.allocation_fallback_strategy or None
+        strategy = by_name(cfg.allocation_strategy, fallback if cfg.allocation_strategy == "per-node" else None)
         self.metrics = AllocatorMetrics(strategy.name)
         self.model = AllocationModel(strategy, filtering=cfg.filter_strategy == "relabel-config")
         self.served = Served(self.model, self.metrics, allow_insecure_secrets=cfg.allow_insecure_auth_secrets)

@@ -85,9 +85,12 @@ def allocator_config(
     namespace: str,
     collector_selector: Mapping[str, str] | None,
     collector_prometheus: Mapping[str, Any],
+    fallback_strategy: bool = False,
 ) -> dict[str, Any]:
     """The allocator's configuration as data. `spec` has a TargetAllocator's spec shape; `collector_prometheus` is
-    the collector's prometheus receiver `config` ({} when there is no collector)."""
+    the collector's prometheus receiver `config` ({} when there is no collector). `fallback_strategy` is the gate
+    operator.targetallocator.fallbackstrategy: upstream then writes `allocation_fallback_strategy:
+    consistent-hashing` whatever the strategy (only per-node uses it: targets without a node still get a collector)."""
     out: dict[str, Any] = {
         "allocation_strategy": spec.get("allocationStrategy") or DEFAULT_STRATEGY,
         "collector_namespace": namespace,
@@ -98,6 +101,8 @@ def allocator_config(
         ),
         "filter_strategy": spec.get("filterStrategy") or "",
     }
+    if fallback_strategy:
+        out["allocation_fallback_strategy"] = DEFAULT_STRATEGY
     prom: dict[str, Any] = {}
     global_config = spec.get("global") or collector_prometheus.get("global")
     if global_config:

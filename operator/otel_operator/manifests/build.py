@@ -197,6 +197,7 @@ def _allocator_params(
         namespace=resource.namespace,
         collector_selector=collector_selector,
         collector_prometheus=prometheus_config(collector_config),
+        fallback_strategy=options.gate(featuregates.ALLOCATOR_FALLBACK_STRATEGY),
     )
     text = allocator_yaml(config)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Coroutine, Sequence
@@ -12,7 +13,9 @@ from typing import Any
 
 import kopf
 
-from otel_operator.manifests import DEFAULT_ALLOCATOR_IMAGE, DEFAULT_COLLECTOR_IMAGE, BuildOptions
+from otel_operator.manifests import DEFAULT_ALLOCATOR_IMAGE, DEFAULT_COLLECTOR_IMAGE, BuildOptions, featuregates
+from otel_operator.manifests.featuregates import DEFAULT_ENABLED
+from otel_operator.manifests.labels import DEFAULT_ANNOTATION_FILTERS
 from otel_operator.reconcile.handlers import Context, register
 from otel_operator.reconcile.kube import Kube
 from otel_operator.reconcile.leader import LeaderElector
@@ -35,6 +38,25 @@ class OperatorOptions:
     leader_election_namespace: str | None = None  # default: the pod's namespace ($POD_NAMESPACE), else "default"
     leader_election_id: str = "otel-operator"
     metrics_addr: str | None = None  # e.g. ":8080": serve /metrics there
+    collector_rbac: bool = True  # create the ClusterRole and binding the collectors' components need
+    feature_gates: frozenset[str] = DEFAULT_ENABLED  # upstream's --feature-gates, parsed (featuregates.parse)
+    # Regular expressions (--labels-filter / --annotations-filter): resource labels and annotations matching any are
+    # not copied to the objects. The annotation filters add to labels.DEFAULT_ANNOTATION_FILTERS.
+    label_filters: tuple[str, ...] = ()
+    annotation_filters: tuple[str, ...] = ()
+
+
+def build_options(opts: OperatorOptions) -> BuildOptions:
+    """The settings that shape what the operator builds, from its command-line options."""
+    return BuildOptions(
+        collector_image=opts.collector_image,
+        allocator_image=opts.allocator_image,
+        allocator_rbac=opts.allocator_rbac,
+        collector_rbac=opts.collector_rbac,
+        feature_gates=opts.feature_gates,
+        label_filters=opts.label_filters,
+        annotation_filters=(*DEFAULT_ANNOTATION_FILTERS, *opts.annotation_filters),
+    )
 
 
 def configure_logging(opts: OperatorOptions) -> None:
@@ -49,10 +71,9 @@ async def run_operator(
 ) -> None:
     """Run until `stop_flag` is set. With leader election, wait for the Lease first, and stop (raising
     LeadershipLost) if it is lost; a clean stop releases it."""
-    options = BuildOptions(
-        collector_image=opts.collector_image, allocator_image=opts.allocator_image, allocator_rbac=opts.allocator_rbac
-    )
-    ctx = Context(options, kubeconfig=opts.kubeconfig)
+    log = logging.getLogger("otel_operator")
+    log.info("feature gates: %s", featuregates.summary(opts.feature_gates))  # as upstream logs them at start
+    ctx = Context(build_options(opts), kubeconfig=opts.kubeconfig)
     registry = register(kopf.OperatorRegistry(), ctx)
     register_login(registry, opts.kubeconfig)
     metrics_server = await serve_metrics(ctx.metrics, opts.metrics_addr) if opts.metrics_addr else None

@@ -211,3 +211,79 @@ def test_an_invalid_scrape_config_is_reported_at_the_collector_field() -> None:
     assert [p.field for p in result.problems] == ["spec.config.receivers.prometheus.config.scrape_configs[0]"]
     assert result.problems[0].obj == "OpenTelemetryCollector ns/c"
     assert result.problems[0].message.endswith("(targetallocator.yaml: config.scrape_configs[0])")
+
+
+# --- the gate operator.targetallocator.fallbackstrategy -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["per-node", "consistent-hashing", "least-weighted"])
+def test_fallback_gate_writes_consistent_hashing_whatever_the_strategy(strategy: str) -> None:
+    # upstream's configmap.go writes the key for every strategy when the gate is on; only per-node reads it
+    config = allocator_config(
+        {"allocationStrategy": strategy}, namespace="ns", collector_selector={"a": "b"}, collector_prometheus={}
+    )
+    assert "allocation_fallback_strategy" not in config
+    gated = allocator_config(
+        {"allocationStrategy": strategy},
+        namespace="ns",
+        collector_selector={"a": "b"},
+        collector_prometheus={},
+        fallback_strategy=True,
+    )
+    assert gated["allocation_fallback_strategy"] == "consistent-hashing"
+    text = allocator_yaml(gated)
+    # yaml.v2 sorts the keys, so the fallback comes first
+    assert text.startswith(f"allocation_fallback_strategy: consistent-hashing\nallocation_strategy: {strategy}\n")
+    assert load_config(text).allocation_fallback_strategy == "consistent-hashing"
+
+
+def test_per_node_with_the_fallback_places_a_target_without_a_node() -> None:
+    from otel_operator.allocator.strategies import by_name
+    from otel_operator.allocator.strategies.hashing import Collector, TargetRef
+
+    text = allocator_yaml(
+        allocator_config(
+            {"allocationStrategy": "per-node"},
+            namespace="ns",
+            collector_selector={"a": "b"},
+            collector_prometheus={},
+            fallback_strategy=True,
+        )
+    )
+    loaded = load_config(text)
+    strategy = by_name(loaded.allocation_strategy, loaded.allocation_fallback_strategy or None)
+    collectors = [Collector("col-0", node="n1"), Collector("col-1", node="n2")]
+    targets = [
+        TargetRef("on-n2", "job", "10.0.0.2:9100", node="n2"),
+        TargetRef("apiserver", "job", "10.0.0.9:6443"),  # a control-plane target: no node
+    ]
+    assigned = strategy.assign(targets, collectors)
+    assert assigned["on-n2"] == "col-1"
+    assert assigned["apiserver"] in {"col-0", "col-1"}
+    # without the gate, per-node leaves it unassigned, as upstream does
+    assert by_name("per-node").assign(targets, collectors)["apiserver"] is None
+
+
+def test_an_allocator_that_is_not_per_node_starts_with_the_gates_key() -> None:
+    from otel_operator.allocator.app import Allocator
+
+    text = allocator_yaml(
+        allocator_config(
+            {"allocationStrategy": "consistent-hashing"},
+            namespace="ns",
+            collector_selector={"a": "b"},
+            collector_prometheus={},
+            fallback_strategy=True,
+        )
+    )
+    assert Allocator(load_config(text)).model is not None
+
+
+def test_the_gate_reaches_the_built_config_map() -> None:
+    from otel_operator.manifests import BuildOptions, featuregates
+
+    gated = BuildOptions(feature_gates=featuregates.DEFAULT_ENABLED | {featuregates.ALLOCATOR_FALLBACK_STRATEGY})
+    result = built(stateful(), options=gated)
+    text = find(result, "ConfigMap", "stateful-targetallocator")["data"]["targetallocator.yaml"]
+    assert "allocation_fallback_strategy: consistent-hashing\n" in text
+    assert "allocation_fallback_strategy" not in allocator_text(stateful())
