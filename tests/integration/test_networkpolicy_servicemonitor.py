@@ -107,13 +107,17 @@ async def api_server_addresses(api: ApiClient) -> set[tuple[str, int]]:
     slices = await client.DiscoveryV1Api(api).list_namespaced_endpoint_slice(
         "default", label_selector="kubernetes.io/service-name=kubernetes"
     )
-    return {
+    endpoints = {
         (address, port.port)
         for item in slices.items
         for port in item.ports or []
         for endpoint in item.endpoints or []
         for address in endpoint.addresses or []
     }
+    # and the Service's own cluster IPs: some network plugins check egress before translating the Service address
+    service = await client.CoreV1Api(api).read_namespaced_service("kubernetes", "default")
+    ips = service.spec.cluster_ips or [service.spec.cluster_ip]
+    return endpoints | {(ip, port.port) for ip in ips for port in service.spec.ports or []}
 
 
 def egress_allowed(policy: dict[str, Any]) -> set[tuple[str, int]]:
@@ -146,7 +150,7 @@ async def test_policies_and_monitors_follow_the_spec(
     }
     allocator_policy = found_policies[POLICIES[1]]
     assert allocator_policy["spec"]["ingress"] == [{"ports": [{"port": 8080, "protocol": "TCP"}]}]
-    # egress only to what EndpointSlice default/kubernetes lists (TCP, <ip>/32)
+    # egress only to the kubernetes Service: its cluster IPs and its EndpointSlices' addresses (TCP, <ip>/32)
     expected = await api_server_addresses(api)
     assert expected >= PUBLISHED
     if egress_allowed(allocator_policy) != expected:

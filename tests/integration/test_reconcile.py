@@ -19,6 +19,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from otel_operator.manifests import BuildOptions, build
 from otel_operator.reconcile.collector import missing_allocator_permissions, reconcile
 from otel_operator.reconcile.desired import OWNER_UID_LABEL
+from otel_operator.reconcile.discovery import api_server_endpoints, served_apis
 from otel_operator.reconcile.kube import Kube
 from tests.integration.conftest import ROOT, ensure_namespace, wait_for
 
@@ -150,13 +151,16 @@ async def test_a_reconcile_that_finds_everything_as_desired_writes_nothing(
 ) -> None:
     owner = await created(api, objects, guide_collector("steady"))
     await wait_for(lambda: read(api, "Deployment", "steady-targetallocator"), within=20, what="allocator deployment")
-    outcome = await reconcile(Kube(api), owner, BuildOptions())
+    kube = Kube(api)
+    # what the running operator builds with: the cluster's optional APIs and the API server's addresses
+    options = BuildOptions(apis=await served_apis(kube), api_server_endpoints=await api_server_endpoints(kube))
+    outcome = await reconcile(kube, owner, options)
     assert outcome.sync is not None
     assert (outcome.sync.created, outcome.sync.updated, outcome.sync.deleted) == ([], [], [])
     assert ("TargetAllocator", NS, "steady") in outcome.sync.unchanged
     assert len(outcome.sync.unchanged) >= 5
     allocator = await objects.get_namespaced_custom_object(GROUP, "v1alpha1", NS, "targetallocators", "steady")
-    outcome = await reconcile(Kube(api), {**allocator, "kind": "TargetAllocator"}, BuildOptions())
+    outcome = await reconcile(kube, {**allocator, "kind": "TargetAllocator"}, options)
     assert outcome.sync is not None
     assert (outcome.sync.created, outcome.sync.updated, outcome.sync.deleted) == ([], [], [])
     assert ("Deployment", NS, "steady-targetallocator") in outcome.sync.unchanged
