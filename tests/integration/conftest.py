@@ -112,6 +112,27 @@ async def ensure_namespace(api: ApiClient, name: str) -> None:
         await client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
 
 
+@contextlib.asynccontextmanager
+async def collectors_in(api: ApiClient, namespace: str) -> AsyncIterator[client.CustomObjectsApi]:
+    """A test's namespace for OpenTelemetryCollectors: made if missing; afterwards every collector in it is deleted
+    and waited for (their objects go with them), so the next test starts clean."""
+    group, version, plural = "opentelemetry.io", "v1beta1", "opentelemetrycollectors"
+    await ensure_namespace(api, namespace)
+    custom = client.CustomObjectsApi(api)
+    yield custom
+    for item in (await custom.list_namespaced_custom_object(group, version, namespace, plural))["items"]:
+        try:
+            await custom.delete_namespaced_custom_object(group, version, namespace, plural, item["metadata"]["name"])
+        except ApiException as err:
+            if err.status != 404:
+                raise
+
+    async def gone() -> bool:
+        return not (await custom.list_namespaced_custom_object(group, version, namespace, plural))["items"]
+
+    await wait_for(gone, within=30, what=f"the collectors in {namespace} deleted")
+
+
 @pytest.fixture(scope="session")
 def operator(kubeconfig: str, crds: list[str]) -> Iterator[None]:
     """`otel-operator run` in this process (its own thread and event loop), stopped at the end of the session."""

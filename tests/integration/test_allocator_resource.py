@@ -19,7 +19,7 @@ from otel_operator.manifests import BuildOptions, build, featuregates
 from otel_operator.reconcile.collector import sync
 from otel_operator.reconcile.discovery import api_server_endpoints, served_apis
 from otel_operator.reconcile.kube import Kube
-from tests.integration.conftest import ensure_namespace, wait_for
+from tests.integration.conftest import collectors_in, wait_for
 from tests.integration.test_reconcile import guide_collector
 
 pytestmark = pytest.mark.integration
@@ -31,20 +31,8 @@ MERGE = "application/merge-patch+json"
 
 @pytest.fixture
 async def custom(api: ApiClient, operator: None) -> AsyncIterator[client.CustomObjectsApi]:
-    await ensure_namespace(api, NS)
-    objects = client.CustomObjectsApi(api)
-    yield objects
-    for item in (await objects.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL))["items"]:
-        try:
-            await objects.delete_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, item["metadata"]["name"])
-        except ApiException as err:
-            if err.status != 404:
-                raise
-
-    async def gone() -> bool:
-        return not (await objects.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL))["items"]
-
-    await wait_for(gone, within=30, what="collectors deleted")
+    async with collectors_in(api, NS) as custom:
+        yield custom
 
 
 def in_namespace(body: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from tests.integration.conftest import ensure_namespace, wait_for
+from tests.integration.conftest import collectors_in, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -48,21 +48,8 @@ def collector(name: str, mode: str = "statefulset", **spec: Any) -> dict[str, An
 
 @pytest.fixture
 async def objects(api: ApiClient, operator: None) -> AsyncIterator[client.CustomObjectsApi]:
-    await ensure_namespace(api, NS)
-    custom = client.CustomObjectsApi(api)
-    yield custom
-    listed = await custom.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL)
-    for item in listed["items"]:
-        try:
-            await custom.delete_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, item["metadata"]["name"])
-        except ApiException as err:
-            if err.status != 404:
-                raise
-
-    async def gone() -> bool:
-        return not (await custom.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL))["items"]
-
-    await wait_for(gone, within=30, what="collectors deleted")
+    async with collectors_in(api, NS) as custom:
+        yield custom
 
 
 async def absent_or(read: Callable[[], Awaitable[Any]]) -> Any:

@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
-from kubernetes_asyncio.client.exceptions import ApiException
 
-from tests.integration.conftest import ensure_namespace, wait_for
+from tests.integration.conftest import collectors_in, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -54,20 +53,8 @@ def watched_collector() -> dict[str, Any]:
 
 @pytest.fixture
 async def custom(api: ApiClient, operator: None) -> AsyncIterator[client.CustomObjectsApi]:
-    await ensure_namespace(api, NS)
-    objects = client.CustomObjectsApi(api)
-    yield objects
-    for item in (await objects.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL))["items"]:
-        try:
-            await objects.delete_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, item["metadata"]["name"])
-        except ApiException as err:
-            if err.status != 404:
-                raise
-
-    async def gone() -> bool:
-        return not (await objects.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL))["items"]
-
-    await wait_for(gone, within=30, what="collectors deleted")
+    async with collectors_in(api, NS) as custom:
+        yield custom
 
 
 async def policies(api: ApiClient) -> dict[str, Any]:
