@@ -682,25 +682,31 @@ async def test_second_collector_splits_the_targets(world: World, ta: Running) ->
     assert len(want) == 25
     both = ["otelcol-collector-0", "otelcol-collector-1"]
 
-    async def split() -> Assignment | None:
-        # each collector's answer is read separately: while the second one joins, one read may predate the move,
-        # so wait for the settled state (a target that stays on two collectors fails here by timing out)
+    def served(body: dict[str, Any], c: str) -> set[str]:
+        return {g["targets"][0] for g in body[c]["targets"]}
+
+    async def split() -> tuple[Assignment, dict[str, Any]] | None:
+        # Each collector's answer and the job maps are separate reads: while the second collector joins (and the
+        # extra apps' endpoints arrive), one read may predate a move. Wait for a settled, consistent snapshot; a
+        # target that stays on two collectors, or maps that disagree with the answers, fail here by timing out.
         got = await assignment(ta, both)
         settled = all(len(cs) == 1 for cs in got.values())
-        return got if settled and got.keys() == want and {c for cs in got.values() for c in cs} == set(both) else None
+        if not (settled and got.keys() == want and {c for cs in got.values() for c in cs} == set(both)):
+            return None
+        bodies = {job: await ta.json(link(job)) for job in GUIDE_JOBS}  # the map without collector_id
+        if await assignment(ta, both) != got:
+            return None
+        for job, body in bodies.items():
+            if set(body) != set(both):
+                return None
+            if any(served(body, c) != {a for (j, a), cs in got.items() if j == job and cs == [c]} for c in both):
+                return None
+        return got, bodies
 
-    got = await eventually(split, within=30, what="25 targets on two collectors, each on exactly one")
+    got, _ = await eventually(split, within=30, what="25 targets on two collectors, each on exactly one, maps agreeing")
     per = {c: sum(cs == [c] for cs in got.values()) for c in both}
     assert sum(per.values()) == 25
     assert min(per.values()) >= 5, f"a lopsided split: {per}"
-    # the map without collector_id lists both collectors, each with what it serves
-    for job in GUIDE_JOBS:
-        body = await ta.json(link(job))
-        assert set(body) == set(both)
-        for c in both:
-            assert {g["targets"][0] for g in body[c]["targets"]} == {
-                a for (j, a), cs in got.items() if j == job and cs == [c]
-            }
     m = await ta.metrics()
     assert sample(m, "opentelemetry_allocator_collectors_allocatable", strategy="consistent-hashing") == 2.0
     for c in both:
