@@ -215,16 +215,6 @@ def receiver_env(config: Mapping[str, Any]) -> list[dict[str, Any]]:
 # --- objects ---------------------------------------------------------------------------------------------------------
 
 
-def cluster_role_name(name: str, namespace: str) -> str:
-    """Upstream's `<name>-<namespace>-cluster-role` (the namespace keeps collectors of different namespaces apart)."""
-    return naming.dns_name(naming.truncate("%s-%s-cluster-role", name, namespace))
-
-
-def cluster_role_binding_name(name: str, namespace: str) -> str:
-    """Upstream's `<name>-<namespace>-collector`."""
-    return naming.dns_name(naming.truncate("%s-%s-collector", name, namespace))
-
-
 def _wanted(p: CollectorParams) -> list[Rule]:
     return rules(p.config) if p.options.collector_rbac else []
 
@@ -233,7 +223,7 @@ def collector_cluster_role(p: CollectorParams) -> Object | list[Object] | None:
     wanted = _wanted(p)
     if not wanted:
         return None
-    name = cluster_role_name(p.name, p.namespace)
+    name = naming.collector_cluster_role(p.name, p.namespace)
     return {
         "apiVersion": RBAC_API,
         "kind": "ClusterRole",
@@ -245,7 +235,7 @@ def collector_cluster_role(p: CollectorParams) -> Object | list[Object] | None:
 def collector_cluster_role_binding(p: CollectorParams) -> Object | list[Object] | None:
     if not _wanted(p):
         return None
-    name = cluster_role_binding_name(p.name, p.namespace)
+    name = naming.collector_cluster_role_binding(p.name, p.namespace)
     return {
         "apiVersion": RBAC_API,
         "kind": "ClusterRoleBinding",
@@ -253,7 +243,7 @@ def collector_cluster_role_binding(p: CollectorParams) -> Object | list[Object] 
         "roleRef": {
             "apiGroup": "rbac.authorization.k8s.io",
             "kind": "ClusterRole",
-            "name": cluster_role_name(p.name, p.namespace),
+            "name": naming.collector_cluster_role(p.name, p.namespace),
         },
         "subjects": [{"kind": "ServiceAccount", "name": p.service_account, "namespace": p.namespace}],
     }

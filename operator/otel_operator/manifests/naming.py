@@ -114,6 +114,27 @@ def http_route(name: str, port_name: str) -> str:
     return _name("%s-%s-httproute", name, port_name)
 
 
+def collector_network_policy(name: str) -> str:
+    return _name("%s-collector-networkpolicy", name)
+
+
+def monitoring_service_monitor(name: str) -> str:
+    """`<name>-monitoring-collector`; upstream formats `<name>-monitoring` first, so a long name loses
+    `-monitoring` before `-collector`."""
+    return _name("%s-collector", f"{name}-monitoring")
+
+
+def collector_cluster_role(name: str, namespace: str) -> str:
+    """Upstream's `<name>-<namespace>-cluster-role` for the collector's components (the namespace keeps collectors
+    of different namespaces apart)."""
+    return _name("%s-%s-cluster-role", name, namespace)
+
+
+def collector_cluster_role_binding(name: str, namespace: str) -> str:
+    """Upstream's `<name>-<namespace>-collector`."""
+    return _name("%s-%s-collector", name, namespace)
+
+
 def collector_service_account(name: str) -> str:
     return _name("%s-collector", name)
 
@@ -135,6 +156,10 @@ def allocator(name: str) -> str:
     """The allocator's Deployment, ConfigMap, Service and ServiceAccount (`name` is the collector's or the
     TargetAllocator's)."""
     return _name("%s-targetallocator", name)
+
+
+def allocator_network_policy(name: str) -> str:
+    return _name("%s-targetallocator-networkpolicy", name)
 
 
 def allocator_endpoint(name: str, https: bool = False) -> str:

@@ -32,14 +32,6 @@ from otel_operator.manifests.problems import Problems
 API_VERSION: Final = "networking.k8s.io/v1"
 
 
-def collector_name(name: str) -> str:
-    return naming.dns_name(naming.truncate("%s-collector-networkpolicy", name))
-
-
-def allocator_name(name: str) -> str:
-    return naming.dns_name(naming.truncate("%s-targetallocator-networkpolicy", name))
-
-
 def enabled(spec: Mapping[str, Any], options: BuildOptions) -> bool:
     """`spec.networkPolicy.enabled`, or the gate `operand.networkpolicy` when unset."""
     given = (spec.get("networkPolicy") or {}).get("enabled")
@@ -75,7 +67,7 @@ def collector_network_policy(p: CollectorParams) -> Object | list[Object] | None
     ports = _ingress_ports(container_ports(p))
     if not ports:  # upstream: nothing to open, no policy
         return None
-    name = collector_name(p.name)
+    name = naming.collector_network_policy(p.name)
     return _policy(
         p.resource.metadata(name, p.labels(name)),
         p.selector_labels,
@@ -108,7 +100,7 @@ def api_server_egress(endpoints: Iterable[tuple[str, int]]) -> list[dict[str, An
 def allocator_network_policy(a: AllocatorParams) -> Object | list[Object] | None:
     if not enabled(a.spec, a.options):
         return None
-    name = allocator_name(a.name)
+    name = naming.allocator_network_policy(a.name)
     # upstream takes the version label from the image the allocator runs (its status.image), not spec.image
     object_labels = labels.object_labels(
         a.resource.labels,

@@ -28,15 +28,6 @@ MONITORING_API: Final = "monitoring.coreos.com/v1"
 PROMETHEUS_EXPORTER: Final = "prometheus"
 
 
-def exporter_monitor_name(name: str) -> str:
-    return naming.dns_name(naming.truncate("%s-collector", name))
-
-
-def monitoring_monitor_name(name: str) -> str:
-    # upstream formats "<name>-monitoring" first, so a long name loses "-monitoring" before "-collector"
-    return naming.dns_name(naming.truncate("%s-collector", f"{name}-monitoring"))
-
-
 def _metrics(spec: Mapping[str, Any]) -> Mapping[str, Any]:
     return (spec.get("observability") or {}).get("metrics") or {}
 
@@ -80,7 +71,7 @@ def collector_monitoring_service_monitor(p: CollectorParams) -> Object | list[Ob
     if not _wanted(p):
         return None
     endpoints = [{"port": naming.MONITORING_PORT_NAME}]
-    return _collector_monitor(p, monitoring_monitor_name(p.name), "monitoring", endpoints)
+    return _collector_monitor(p, naming.monitoring_service_monitor(p.name), "monitoring", endpoints)
 
 
 def exporter_port_names(config: Mapping[str, Any]) -> list[str]:
@@ -101,7 +92,7 @@ def collector_exporter_service_monitor(p: CollectorParams) -> Object | list[Obje
     endpoints = [{"port": name} for name in exporter_port_names(p.config)]
     if not endpoints:
         return None
-    return _collector_monitor(p, exporter_monitor_name(p.name), "base", endpoints)
+    return _collector_monitor(p, naming.collector(p.name), "base", endpoints)
 
 
 def allocator_service_monitor(a: AllocatorParams) -> Object | list[Object] | None:

@@ -7,10 +7,8 @@ from typing import Any
 
 import pytest
 
-from otel_operator.manifests import BuildOptions, build
+from otel_operator.manifests import BuildOptions, build, naming
 from otel_operator.manifests.collector_rbac import (
-    cluster_role_binding_name,
-    cluster_role_name,
     receiver_env,
     rules,
 )
@@ -203,11 +201,11 @@ def test_order_is_receivers_exporters_processors_extensions_and_duplicates_are_d
 
 
 def test_names_are_upstreams() -> None:
-    assert cluster_role_name("otelcol", "obs") == "otelcol-obs-cluster-role"
-    assert cluster_role_binding_name("otelcol", "obs") == "otelcol-obs-collector"
+    assert naming.collector_cluster_role("otelcol", "obs") == "otelcol-obs-cluster-role"
+    assert naming.collector_cluster_role_binding("otelcol", "obs") == "otelcol-obs-collector"
     long = "a" * 60
-    assert cluster_role_name(long, "obs") == "a" * 46 + "-obs-cluster-role"  # the name is cut first, to 63
-    assert len(cluster_role_binding_name(long, "observability")) == 63
+    assert naming.collector_cluster_role(long, "obs") == "a" * 46 + "-obs-cluster-role"  # the name is cut first, to 63
+    assert len(naming.collector_cluster_role_binding(long, "observability")) == 63
 
 
 def objects(resource: dict[str, Any], options: BuildOptions | None = None) -> dict[str, dict[str, Any]]:

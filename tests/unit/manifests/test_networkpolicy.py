@@ -7,14 +7,12 @@ from typing import Any
 
 import pytest
 
-from otel_operator.manifests import BuildOptions, defaults, featuregates
+from otel_operator.manifests import BuildOptions, defaults, featuregates, naming
 from otel_operator.manifests.build import collector_params
 from otel_operator.manifests.model import Object
 from otel_operator.manifests.networkpolicy import (
-    allocator_name,
     allocator_network_policy,
     api_server_egress,
-    collector_name,
     collector_network_policy,
 )
 from otel_operator.manifests.params import AllocatorParams, Resource
@@ -215,6 +213,8 @@ def test_a_target_allocator_resource_gets_its_policy() -> None:
 
 def test_names_are_truncated_like_upstreams() -> None:
     long = "a" * 60
-    assert collector_name(long) == "a" * 39 + "-collector-networkpolicy"  # the name is cut, never the suffix
-    assert allocator_name(long) == "a" * 33 + "-targetallocator-networkpolicy"
-    assert collector_name("My.Collector") == "my-collector-collector-networkpolicy"
+    assert (
+        naming.collector_network_policy(long) == "a" * 39 + "-collector-networkpolicy"
+    )  # the name is cut, never the suffix
+    assert naming.allocator_network_policy(long) == "a" * 33 + "-targetallocator-networkpolicy"
+    assert naming.collector_network_policy("My.Collector") == "my-collector-collector-networkpolicy"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from otel_operator.manifests import BuildOptions, build
+from otel_operator.manifests import BuildOptions, build, naming
 from otel_operator.manifests.model import Object
-from otel_operator.manifests.servicemonitor import exporter_port_names, monitoring_monitor_name
+from otel_operator.manifests.servicemonitor import exporter_port_names
 from tests.unit.manifests.common import allocating, built, collector, everything
 
 SERVED = BuildOptions(apis=frozenset({"monitoring.coreos.com/v1"}))
@@ -180,6 +180,6 @@ def test_warns_when_the_api_is_not_served(resource: dict[str, Any], field: str) 
 
 
 def test_long_names() -> None:
-    assert monitoring_monitor_name("c") == "c-monitoring-collector"
+    assert naming.monitoring_service_monitor("c") == "c-monitoring-collector"
     # upstream formats "<name>-monitoring" first, so that is what gets cut
-    assert monitoring_monitor_name("a" * 60) == "a" * 53 + "-collector"
+    assert naming.monitoring_service_monitor("a" * 60) == "a" * 53 + "-collector"
