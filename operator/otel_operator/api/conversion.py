@@ -23,6 +23,8 @@ from typing import Any, Final
 
 import yaml
 
+from otel_operator.api.crds import PROBE_TIMINGS
+
 GROUP: Final = "opentelemetry.io"
 V1ALPHA1: Final = f"{GROUP}/v1alpha1"
 V1BETA1: Final = f"{GROUP}/v1beta1"
@@ -72,14 +74,6 @@ _AUTOSCALER: Final = (
     "targetMemoryUtilization",
 )
 _PDB: Final = ("minAvailable", "maxUnavailable")
-_PROBE: Final = (
-    "initialDelaySeconds",
-    "timeoutSeconds",
-    "periodSeconds",
-    "successThreshold",
-    "failureThreshold",
-    "terminationGracePeriodSeconds",
-)
 _PORT: Final = ("name", "protocol", "appProtocol", "port", "targetPort", "nodePort", "hostPort")
 _INGRESS: Final = ("type", "ruleType", "hostname", "annotations", "tls", "ingressClassName", "route")
 _ALLOCATOR_AS_IS: Final = (
@@ -150,7 +144,9 @@ class _Conversion:
             "podDisruptionBudget": lambda v: self.put(
                 out, "podDisruptionBudget", self.pick(v, _PDB, "spec.podDisruptionBudget")
             ),
-            "livenessProbe": lambda v: self.put(out, "livenessProbe", self.pick(v, _PROBE, "spec.livenessProbe")),
+            "livenessProbe": lambda v: self.put(
+                out, "livenessProbe", self.pick(v, PROBE_TIMINGS, "spec.livenessProbe")
+            ),
             "ports": lambda v: self.put(out, "ports", self.ports(v)),
             "ingress": lambda v: self.put(out, "ingress", self.ingress(v)),
             "observability": lambda v: self.put(out, "observability", self.observability(v, "spec.observability")),

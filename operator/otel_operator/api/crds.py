@@ -215,17 +215,19 @@ def _collector_config() -> Schema:
     )
 
 
+# A collector's probes take only these timing fields; the handler comes from its health_check extension.
+PROBE_TIMINGS = (
+    "initialDelaySeconds",
+    "timeoutSeconds",
+    "periodSeconds",
+    "successThreshold",
+    "failureThreshold",
+    "terminationGracePeriodSeconds",
+)
+
+
 def _probe_timing() -> Schema:
-    return obj(
-        {
-            "initialDelaySeconds": integer(),
-            "timeoutSeconds": integer(),
-            "periodSeconds": integer(),
-            "successThreshold": integer(),
-            "failureThreshold": integer(),
-            "terminationGracePeriodSeconds": integer(fmt="int64"),
-        }
-    )
+    return obj({k: integer(fmt="int64" if k == "terminationGracePeriodSeconds" else "int32") for k in PROBE_TIMINGS})
 
 
 def collector_spec() -> Schema:

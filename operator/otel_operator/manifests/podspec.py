@@ -6,6 +6,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from otel_operator.api.crds import PROBE_TIMINGS
 from otel_operator.manifests import collector_rbac, components, featuregates, labels, naming
 from otel_operator.manifests.model import ALLOCATOR_ARGS, BuildOptions
 from otel_operator.manifests.params import AllocatorParams, CollectorParams, prune_empty
@@ -14,14 +15,6 @@ ALLOCATOR_HTTP_PORT: Final = 8080
 ALLOCATOR_HTTPS_PORT: Final = 8443
 # Where spec.configmaps are mounted: <this>/<mountpath>/configmap-<name>.
 EXTRA_CONFIG_MAP_DIR: Final = "/var/conf"
-_PROBE_TIMINGS: Final = (
-    "initialDelaySeconds",
-    "timeoutSeconds",
-    "periodSeconds",
-    "successThreshold",
-    "failureThreshold",
-    "terminationGracePeriodSeconds",
-)
 # Pod-level fields copied from the spec as they are (spec key → pod spec key).
 _POD_FIELDS: Final = (
     ("nodeSelector", "nodeSelector"),
@@ -109,7 +102,7 @@ def _probe(handler: dict[str, Any] | None, timing: Any) -> dict[str, Any] | None
         return None
     probe = copy.deepcopy(handler)
     if isinstance(timing, Mapping):
-        probe.update({k: timing[k] for k in _PROBE_TIMINGS if timing.get(k) is not None})
+        probe.update({k: timing[k] for k in PROBE_TIMINGS if timing.get(k) is not None})
     return probe
 
 
