@@ -62,10 +62,11 @@ class BuildOptions:
 class Build:
     """Everything one resource should consist of, or why it cannot be built.
 
-    `objects` are complete objects (apiVersion, kind, metadata with namespace and labels) in apply order:
-    ServiceAccounts, RBAC, ConfigMaps, Services, workloads. They carry no ownerReferences: the caller adds them
-    (namespaced objects only; the ClusterRole and ClusterRoleBinding are cluster-scoped and are found by their
-    labels instead, see `cluster_scoped`). When `problems` is not empty, `objects` is empty: nothing is half-applied.
+    `objects` are complete objects (apiVersion, kind, metadata with namespace and labels) in apply order
+    (`build.APPLY_ORDER`): ServiceAccounts, RBAC, ConfigMaps, Services, workloads, then what refers to them. They
+    carry no ownerReferences: the caller adds them (namespaced objects only; the ClusterRole and ClusterRoleBinding
+    are cluster-scoped and are found by their labels instead, see `cluster_scoped`). When `problems` is not empty,
+    `objects` is empty: nothing is half-applied.
     """
 
     objects: tuple[Object, ...] = ()
