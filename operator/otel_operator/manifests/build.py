@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from otel_operator import __version__
 from otel_operator.allocator.config import ConfigError, load_config
-from otel_operator.api.validation import FieldError, describe, validate
+from otel_operator.api.validation import FieldError, describe
 from otel_operator.manifests import collector_config, components, defaults, featuregates, labels, naming, validation
 from otel_operator.manifests.allocator_config import allocator_config, allocator_yaml, go_duration
 from otel_operator.manifests.collector_config import AllocatorLink, config_hash, plain_yaml, prometheus_config
@@ -121,8 +121,8 @@ def _run(builders: tuple[Callable[[Any], Built], ...], params: Any) -> list[Obje
     return out
 
 
-COLLECTOR_API: Final = ("opentelemetry.io/v1beta1", "OpenTelemetryCollector")
-ALLOCATOR_API: Final = ("opentelemetry.io/v1alpha1", "TargetAllocator")
+COLLECTOR_API: Final = validation.COLLECTOR_API
+ALLOCATOR_API: Final = validation.ALLOCATOR_API
 
 
 def _ordered(objects: list[Object]) -> tuple[Object, ...]:
@@ -253,10 +253,9 @@ def collector_params(resource: Mapping[str, Any], options: BuildOptions) -> Coll
     )
 
 
-def build_collector(resource: Mapping[str, Any], options: BuildOptions) -> Build:
-    found = validation.check_collector(defaulted := defaults.collector(resource), options)
-    if found.errors:
-        return _failed(found.errors, found.warnings)
+def build_collector(verdict: validation.Review, options: BuildOptions) -> Build:
+    """The objects of a reviewed (allowed, defaulted) OpenTelemetryCollector."""
+    defaulted, warnings = verdict.resource, list(verdict.warnings)
     params = collector_params(defaulted, options)
     objects = _run(COLLECTOR_BUILDERS[params.mode], params)
     allocator_objects: list[Object] = []
@@ -265,7 +264,7 @@ def build_collector(resource: Mapping[str, Any], options: BuildOptions) -> Build
         origin = _Origin(describe(defaulted), "spec.targetAllocator", "spec.config.receivers.prometheus.config", 0)
         allocator, problems = _allocator_params(ta, params.selector_labels, params.config, options, origin)
         if allocator is None:
-            return _failed(problems, found.warnings)
+            return _failed(problems, warnings)
         if options.gate(featuregates.TARGET_ALLOCATOR_CR):
             # upstream 0.127+: the collector owns a TargetAllocator resource, which owns the allocator's objects
             objects.append(ta)
@@ -275,7 +274,7 @@ def build_collector(resource: Mapping[str, Any], options: BuildOptions) -> Build
     return Build(
         objects=_ordered(objects),
         allocator_objects=_ordered(allocator_objects),
-        warnings=tuple(found.warnings),
+        warnings=tuple(warnings),
         image=params.image,
         version=options.collector_version,
         selector=labels.selector_string(params.labels(naming.collector(params.name))),
@@ -288,12 +287,10 @@ def _label_linked(resource: Mapping[str, Any]) -> bool:
 
 
 def build_target_allocator(
-    resource: Mapping[str, Any], options: BuildOptions, collector: Mapping[str, Any] | None = None
+    verdict: validation.Review, options: BuildOptions, collector: Mapping[str, Any] | None = None
 ) -> Build:
-    ta = defaults.target_allocator(resource)
-    found = validation.check_target_allocator(ta, has_collector=collector is not None, options=options)
-    if found.errors:
-        return _failed(found.errors, found.warnings)
+    """The objects of a reviewed (allowed, defaulted) TargetAllocator."""
+    ta, warnings = verdict.resource, list(verdict.warnings)
     selector: dict[str, str] | None = None
     collector_config: Mapping[str, Any] = {}
     if collector is not None:
@@ -309,10 +306,10 @@ def build_target_allocator(
     )
     allocator, problems = _allocator_params(ta, selector, collector_config, options, origin)
     if allocator is None:
-        return _failed(problems, found.warnings)
+        return _failed(problems, warnings)
     return Build(
         objects=_ordered(_allocator_objects(allocator)),
-        warnings=tuple(found.warnings),
+        warnings=tuple(warnings),
         image=allocator.image,
         version=__version__,
         cluster_labels=allocator_cluster_labels(allocator.namespace, allocator.name),
@@ -329,13 +326,11 @@ def build(
     `opentelemetry.io/target-allocator: <its name>` whose pods it serves and whose scrape configs it takes.
     """
     options = options or BuildOptions()
-    key = (resource.get("apiVersion"), resource.get("kind"))
-    schema_problems = validate(resource)
-    if schema_problems:
-        return _failed(schema_problems, [])
-    if key == COLLECTOR_API:
-        return build_collector(resource, options)
-    if key == ALLOCATOR_API:
-        return build_target_allocator(resource, options, collector)
-    wanted = f"{COLLECTOR_API[1]} ({COLLECTOR_API[0]}) or {ALLOCATOR_API[1]} ({ALLOCATOR_API[0]})"
-    return _failed([FieldError(describe(resource), "kind", f"otel-operator builds objects only for {wanted}")], [])
+    is_allocator = (resource.get("apiVersion"), resource.get("kind")) == ALLOCATOR_API
+    # the same review the admission webhook and `check resources` make
+    verdict = validation.review(resource, options, has_collector=collector is not None if is_allocator else None)
+    if not verdict.allowed:
+        return _failed(list(verdict.errors), list(verdict.warnings))
+    if is_allocator:
+        return build_target_allocator(verdict, options, collector)
+    return build_collector(verdict, options)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
-from otel_operator.api.validation import FieldError, describe
+from otel_operator.api.validation import FieldError, describe, validate
 from otel_operator.manifests import (
     collector_rbac,
     components,
+    defaults,
     hpa,
     httproute,
     ingress,
@@ -308,3 +310,55 @@ def validate_update(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Fiel
             f"back to {old_mode}, or delete the collector and create it again with mode {new_mode}",
         )
     ]
+
+
+# --- the one review -------------------------------------------------------------------------------------------------
+
+COLLECTOR_API: Final = ("opentelemetry.io/v1beta1", "OpenTelemetryCollector")
+ALLOCATOR_API: Final = ("opentelemetry.io/v1alpha1", "TargetAllocator")
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """What the admission webhook, `otel-operator check resources` and the reconciler each decide about one resource:
+    its defaulted form (the CRD's defaults and upstream's webhook defaults), the errors that refuse it, and the
+    warnings that do not."""
+
+    resource: Mapping[str, Any]
+    errors: tuple[FieldError, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return not self.errors
+
+
+def review(
+    resource: Mapping[str, Any],
+    options: BuildOptions | None = None,
+    *,
+    old: Mapping[str, Any] | None = None,
+    has_collector: bool | None = None,
+) -> Review:
+    """Check an OpenTelemetryCollector (v1beta1) or a TargetAllocator (v1alpha1) as the API returns it: its schema,
+    then (when the schema holds) the rules of every builder module on the defaulted resource. `old` is the stored
+    object of an update (the rules that compare both). `has_collector` is for a TargetAllocator: whether a collector
+    is labelled to use it (None: unknown, so no warning about it)."""
+    schema = validate(resource)
+    if schema:
+        return Review(resource, errors=tuple(schema))
+    key = (resource.get("apiVersion"), resource.get("kind"))
+    if key == COLLECTOR_API:
+        defaulted = defaults.collector(resource)
+        found = check_collector(defaulted, options)
+        if old is not None:
+            found.errors += validate_update(old, resource)
+    elif key == ALLOCATOR_API:
+        defaulted = defaults.target_allocator(resource)
+        # unknown (None): no warnings that assume there is none
+        found = check_target_allocator(defaulted, has_collector is not False, options)
+    else:
+        wanted = f"{COLLECTOR_API[1]} ({COLLECTOR_API[0]}) or {ALLOCATOR_API[1]} ({ALLOCATOR_API[0]})"
+        refused = FieldError(describe(resource), "kind", f"otel-operator builds objects only for {wanted}")
+        return Review(resource, errors=(refused,))
+    return Review(defaulted, errors=tuple(found.errors), warnings=tuple(found.warnings))
