@@ -31,6 +31,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 def operator_options(args: argparse.Namespace) -> OperatorOptions:
     """`otel-operator run`'s arguments as OperatorOptions (the chart's tests use this too)."""
+    from otel_operator.admission.runner import WebhookOptions
     from otel_operator.reconcile.runner import OperatorOptions
 
     return OperatorOptions(
@@ -44,6 +45,19 @@ def operator_options(args: argparse.Namespace) -> OperatorOptions:
         leader_election=args.leader_elect,
         leader_election_namespace=args.leader_election_namespace,
         metrics_addr=args.metrics_addr,
+        webhooks=WebhookOptions(
+            port=args.webhook_port,
+            addr=args.webhook_addr,
+            host=args.webhook_host,
+            namespace=args.webhook_namespace,
+            service=args.webhook_service,
+            secret=args.webhook_secret,
+            configuration=args.webhook_configuration,
+            cert_dir=args.webhook_cert_dir,
+            cert_manager=args.webhook_cert_manager,
+        )
+        if args.webhooks
+        else None,
     )
 
 
@@ -245,8 +259,34 @@ _ManifestDumper.add_representer(str, _str)
 def cmd_check_resources(args: argparse.Namespace) -> int:
     from otel_operator.api.conversion import ConversionError, is_v1alpha1_collector, to_v1beta1
     from otel_operator.api.validation import FieldError, describe, resource_type, validate
+    from otel_operator.manifests.labels import TARGET_ALLOCATOR_LABEL
+    from otel_operator.manifests.validation import ALLOCATOR_API, COLLECTOR_API, review
 
     docs = load_documents(args.files)
+    # a TargetAllocator is used when a collector in these files is labelled with its name (else: unknown)
+    used = {
+        (str(d.get("metadata", {}).get("namespace") or ""), str(label))
+        for d in docs
+        if isinstance(d.get("metadata"), dict)
+        and (label := (d["metadata"].get("labels") or {}).get(TARGET_ALLOCATOR_LABEL))
+    }
+
+    def checked_by_review(doc: dict[str, Any], who: str | None = None) -> list[FieldError]:
+        """The webhook's and the reconciler's review: errors returned (named `who` when given), warnings noted.
+        prometheus-operator's kinds get their schema checked."""
+        if (doc.get("apiVersion"), doc.get("kind")) not in (COLLECTOR_API, ALLOCATOR_API):
+            return validate(doc)
+        meta = doc.get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
+        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        if not meta.get("namespace"):  # applied with `kubectl apply -n`: any namespace will do for the rules
+            doc = {**doc, "metadata": {**meta, "namespace": "default"}}
+        verdict = review(doc, has_collector=True if key in used else None)
+        notes.extend(verdict.warnings)
+        if who is None:
+            return list(verdict.errors)
+        return [FieldError(who, p.field, p.message) for p in verdict.errors]
+
     problems: list[FieldError] = []
     notes: list[str] = []
     converted: list[dict[str, Any]] = []
@@ -266,14 +306,14 @@ def cmd_check_resources(args: argparse.Namespace) -> int:
                 continue
             notes += [f"{who}: {w}" for w in result.warnings]
             # the problems the converted resource still has, named in v1beta1's fields
-            problems += [FieldError(f"{who} (as v1beta1)", p.field, p.message) for p in validate(result.resource)]
+            problems += checked_by_review(result.resource, f"{who} (as v1beta1)")
             converted.append(result.resource)
             continue
         converted.append(doc)
         if resource_type(str(doc.get("apiVersion")), str(doc.get("kind"))) is None:
             continue  # core objects (Services, Namespaces, ...) are the API server's to validate
         checked += 1
-        found = validate(doc)
+        found = checked_by_review(doc)
         problems += found
         if not found and not args.convert:
             print(f"ok: {describe(doc)}")
@@ -444,6 +484,63 @@ def _add_shaping_flags(parser: argparse.ArgumentParser, same: str = "") -> None:
     )
 
 
+def _add_webhook_flags(run: argparse.ArgumentParser) -> None:
+    from otel_operator.admission import names
+
+    hooks = run.add_argument_group(
+        "admission webhooks",
+        "Refuse a bad OpenTelemetryCollector or TargetAllocator at `kubectl apply` (with the message `check "
+        "resources` prints), store the defaulted spec, and inject sidecars into pods annotated "
+        f"{names.INJECT_ANNOTATION}. The chart installs the webhook configurations and passes these flags.",
+    )
+    hooks.add_argument("--webhooks", action="store_true", help="serve the admission webhooks")
+    hooks.add_argument("--webhook-port", type=int, default=names.DEFAULT_PORT, metavar="PORT", help="HTTPS port")
+    hooks.add_argument("--webhook-addr", default="0.0.0.0", metavar="ADDR", help="address to listen on")
+    hooks.add_argument(
+        "--webhook-host",
+        metavar="HOST",
+        help="another name or IP the API server may call the webhooks by (added to the certificate), e.g. "
+        "127.0.0.1 when the configurations use a URL",
+    )
+    hooks.add_argument(
+        "--webhook-namespace",
+        metavar="NS",
+        help="namespace of the webhook Service and Secret (default: $POD_NAMESPACE, else default)",
+    )
+    hooks.add_argument(
+        "--webhook-service",
+        default=names.DEFAULT_SERVICE,
+        metavar="NAME",
+        help="the Service the API server calls (its DNS names go into the certificate)",
+    )
+    hooks.add_argument(
+        "--webhook-secret",
+        default=names.DEFAULT_SECRET,
+        metavar="NAME",
+        help="Secret holding the CA and the serving certificate, which the operator creates and renews",
+    )
+    hooks.add_argument(
+        "--webhook-configuration",
+        default=names.DEFAULT_CONFIGURATION,
+        metavar="NAME",
+        help="name of the ValidatingWebhookConfiguration and the MutatingWebhookConfiguration whose caBundle the "
+        "operator keeps up to date",
+    )
+    hooks.add_argument(
+        "--webhook-cert-dir",
+        default="/tmp/k8s-webhook-server/serving-certs",
+        metavar="DIR",
+        help="where the serving certificate is written (tls.crt, tls.key, ca.crt), or read from with "
+        "--webhook-cert-manager",
+    )
+    hooks.add_argument(
+        "--webhook-cert-manager",
+        action="store_true",
+        help="cert-manager issues the certificate (its Secret mounted at --webhook-cert-dir) and injects the "
+        "caBundle: the operator neither creates the Secret nor patches the configurations",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otel-operator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -507,6 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not create the target allocator's ClusterRole and binding (manage RBAC yourself)",
     )
     _add_shaping_flags(run)
+    _add_webhook_flags(run)
     run.set_defaults(func=cmd_run)
 
     allocator = sub.add_parser(
@@ -558,9 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
     checks = check.add_subparsers(dest="check", metavar="WHAT", required=True)
     resources = checks.add_parser(
         "resources",
-        help="validate resources against otel-operator's CRD schemas",
-        description="Validate OpenTelemetryCollector, TargetAllocator and prometheus-operator resources against "
-        "the CRD schemas, as the API server would, naming each bad field. Other kinds are skipped. "
+        help="validate resources as the admission webhook does",
+        description="Validate OpenTelemetryCollector, TargetAllocator and prometheus-operator resources as the "
+        "API server and otel-operator's admission webhook would: the CRD schemas, then every rule the operator "
+        "checks before it builds (modes, pipelines, ports, autoscaler, PDB, allocator settings, ...), naming each "
+        "bad field and the fix; warnings are printed too. Other kinds are skipped. "
         "An OpenTelemetryCollector of apiVersion opentelemetry.io/v1alpha1 (upstream's deprecated version, whose "
         "config is a YAML string) is an error, as otel-operator serves v1beta1 only; it is converted as upstream's "
         "conversion webhook does, and the converted resource is checked too. With --convert, the files are "

@@ -13,6 +13,8 @@ from typing import Any
 
 import kopf
 
+from otel_operator.admission.handlers import register_namespace_label
+from otel_operator.admission.runner import WebhookOptions, serve_admission
 from otel_operator.manifests import DEFAULT_ALLOCATOR_IMAGE, DEFAULT_COLLECTOR_IMAGE, BuildOptions, featuregates
 from otel_operator.manifests.featuregates import DEFAULT_ENABLED
 from otel_operator.manifests.labels import DEFAULT_ANNOTATION_FILTERS
@@ -44,6 +46,7 @@ class OperatorOptions:
     # not copied to the objects. The annotation filters add to labels.DEFAULT_ANNOTATION_FILTERS.
     label_filters: tuple[str, ...] = ()
     annotation_filters: tuple[str, ...] = ()
+    webhooks: WebhookOptions | None = None  # None: no admission webhooks
 
 
 def build_options(opts: OperatorOptions) -> BuildOptions:
@@ -76,11 +79,41 @@ async def run_operator(
     ctx = Context(build_options(opts), kubeconfig=opts.kubeconfig)
     registry = register(kopf.OperatorRegistry(), ctx)
     register_login(registry, opts.kubeconfig)
+    if opts.webhooks is not None and not opts.namespaces:
+        register_namespace_label(registry, ctx)  # a cluster-wide watch of namespaces: cluster-wide operators only
     metrics_server = await serve_metrics(ctx.metrics, opts.metrics_addr) if opts.metrics_addr else None
+    admission_stop = asyncio.Event()
+    admission = (
+        asyncio.create_task(
+            serve_admission(
+                opts.webhooks,
+                build_options(opts),
+                kubeconfig=opts.kubeconfig,
+                namespaces=opts.namespaces,
+                stop=admission_stop,
+            ),
+            name="admission",
+        )
+        if opts.webhooks is not None
+        else None
+    )
+    main = asyncio.create_task(_run(opts, ctx, registry, stop_flag, ready_flag), name="reconcile")
     try:
-        await _run(opts, ctx, registry, stop_flag, ready_flag)
+        await asyncio.wait({main, *([admission] if admission else [])}, return_when=asyncio.FIRST_COMPLETED)
+        if admission is not None and admission.done() and not main.done():
+            # no webhooks (no certificate, port taken): the process fails, so that the pod restarts and says why
+            main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await main
+            admission.result()
+            raise RuntimeError("the admission webhook server stopped")
+        await main
     finally:
         ctx.metrics.leader.set(0)
+        if admission is not None:
+            admission_stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await admission
         if metrics_server is not None:
             await metrics_server.cleanup()
 

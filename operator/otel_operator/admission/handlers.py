@@ -1,0 +1,213 @@
+"""kopf admission handlers: the API server calls these before it stores an OpenTelemetryCollector or a
+TargetAllocator, and before it creates a pod that asks for a sidecar.
+
+Thin on purpose: the decisions are `manifests.validation.review` (the same review `otel-operator check resources`
+and the reconciler make), `manifests.defaults` and `manifests.sidecar`; a handler only reads what the decision needs
+from the cluster and turns the answer into kopf's (an AdmissionError refuses, `warnings` come back to kubectl, the
+patch is what the API server stores).
+
+Each handler's id is its URL path (kopf serves `/<id>`), from `admission.names`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Final
+
+import kopf
+import orjson
+
+from otel_operator.admission import names
+from otel_operator.manifests import defaults, featuregates, labels
+from otel_operator.manifests.validation import review
+from otel_operator.reconcile.handlers import Context
+from otel_operator.reconcile.kube import Kube
+from otel_operator.reconcile.login import api_client
+
+GROUP: Final = "opentelemetry.io"
+# 422 Unprocessable Entity: kubectl reports "Error from server (Invalid)", as for a schema violation
+INVALID: Final = 422
+
+log = logging.getLogger("otel_operator.admission")
+
+
+def plain(body: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A kopf Body (a view) as plain, independent data."""
+    return None if body is None else orjson.loads(orjson.dumps(dict(body)))
+
+
+def _old(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The stored object of an UPDATE (kopf passes it as `old`), plain; None for a CREATE."""
+    return plain(kwargs.get("old")) if kwargs.get("operation") == "UPDATE" else None
+
+
+def _metadata_only(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """An update that leaves the spec and the allocator link alone: the operator's own finalizer and bookkeeping
+    patches, kubectl's annotations. Never refused, so that a resource stored before the webhook existed can still
+    be deleted and annotated."""
+    if old is None:
+        return False
+    link = labels.TARGET_ALLOCATOR_LABEL
+
+    def link_of(obj: Mapping[str, Any]) -> Any:
+        return ((obj.get("metadata") or {}).get("labels") or {}).get(link)
+
+    return bool(old.get("spec") == new.get("spec") and link_of(old) == link_of(new))
+
+
+def refusal(errors: Any) -> kopf.AdmissionError:
+    """One message naming every bad field; kubectl prints it after "denied the request: "."""
+    return kopf.AdmissionError("; ".join(str(e) for e in errors), code=INVALID)
+
+
+def defaulted_collector(resource: Mapping[str, Any], gates: frozenset[str]) -> dict[str, Any]:
+    """The collector as upstream's mutating webhook stores it: `defaults.collector`, plus the network policy switched
+    on explicitly while the gate `operand.networkpolicy` is on."""
+    out = defaults.collector(resource)
+    spec = out["spec"]
+    if featuregates.OPERAND_NETWORK_POLICY in gates:
+        policy = spec.get("networkPolicy")
+        if not isinstance(policy, dict):
+            spec["networkPolicy"] = policy = {}
+        if policy.get("enabled") is None:
+            policy["enabled"] = True
+    return out
+
+
+def _replace_spec_and_labels(wanted: Mapping[str, Any]) -> Any:
+    """A kopf patch function: the stored object gets `wanted`'s spec and labels (kopf diffs it into a JSON patch)."""
+
+    def apply(body: MutableMapping[str, Any]) -> None:
+        body["spec"] = copy.deepcopy(wanted["spec"])
+        body.setdefault("metadata", {})["labels"] = dict((wanted.get("metadata") or {}).get("labels") or {})
+
+    return apply
+
+
+def register(registry: kopf.OperatorRegistry, ctx: Context, server: Any | None = None) -> kopf.OperatorRegistry:
+    """The admission handlers, into `registry`. `server` is kopf's webhook server (a `kopf.WebhookServer`); None
+    leaves `settings.admission.server` to the caller."""
+
+    @kopf.on.startup(registry=registry)
+    async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.admission.server = server
+        settings.admission.managed = None  # the chart (or the tests) own the configurations; we patch the caBundle
+        settings.posting.enabled = False  # no Events from the admission side: nothing is stored yet
+        if ctx.kube is None:
+            ctx.kube = Kube(await api_client(ctx.kubeconfig))
+
+    @kopf.on.cleanup(registry=registry)
+    async def _cleanup(**_: Any) -> None:
+        if ctx.kube is not None:
+            await ctx.kube.api.close()
+            ctx.kube = None
+
+    @kopf.on.validate(
+        GROUP,
+        "v1beta1",
+        "opentelemetrycollectors",
+        id=names.VALIDATE_COLLECTOR,
+        operations=["CREATE", "UPDATE"],
+        registry=registry,
+    )
+    async def validate_collector(body: kopf.Body, warnings: list[str], **kwargs: Any) -> None:
+        new, before = plain(body) or {}, _old(kwargs)
+        if (new.get("metadata") or {}).get("deletionTimestamp") or _metadata_only(before, new):
+            return
+        verdict = review(new, await ctx.build_options(), old=before)
+        warnings.extend(verdict.warnings)
+        if verdict.errors:
+            log.info("refused %s: %s", (verdict.errors[0].obj), "; ".join(str(e) for e in verdict.errors))
+            raise refusal(verdict.errors)
+
+    @kopf.on.mutate(
+        GROUP,
+        "v1beta1",
+        "opentelemetrycollectors",
+        id=names.MUTATE_COLLECTOR,
+        operations=["CREATE", "UPDATE"],
+        registry=registry,
+    )
+    async def default_collector(body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> None:
+        new, before = plain(body) or {}, _old(kwargs)
+        # not on the operator's own metadata patches: a resource stored before the webhook existed is defaulted on
+        # its next spec change, not under a finalizer patch
+        if (new.get("metadata") or {}).get("deletionTimestamp") or _metadata_only(before, new):
+            return
+        try:
+            wanted = defaulted_collector(new, ctx.options.feature_gates)
+        except Exception:  # a resource the schema refuses: the validating webhook names its fields
+            log.debug("not defaulting %s: it does not hold its schema", (new.get("metadata") or {}).get("name"))
+            return
+        if wanted.get("spec") != new.get("spec") or wanted["metadata"].get("labels") != (
+            (new.get("metadata") or {}).get("labels")
+        ):
+            patch.fns.append(_replace_spec_and_labels(wanted))
+
+    @kopf.on.validate(
+        GROUP,
+        "v1alpha1",
+        "targetallocators",
+        id=names.VALIDATE_ALLOCATOR,
+        operations=["CREATE", "UPDATE"],
+        registry=registry,
+    )
+    async def validate_allocator(body: kopf.Body, warnings: list[str], **kwargs: Any) -> None:
+        new, before = plain(body) or {}, _old(kwargs)
+        meta = new.get("metadata") or {}
+        if meta.get("deletionTimestamp") or _metadata_only(before, new):
+            return
+        has_collector = await _has_collector(ctx, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        verdict = review(new, await ctx.build_options(), old=before, has_collector=has_collector)
+        warnings.extend(verdict.warnings)
+        if verdict.errors:
+            raise refusal(verdict.errors)
+
+    return registry
+
+
+async def _has_collector(ctx: Context, namespace: str, name: str) -> bool | None:
+    """Whether a collector in `namespace` is labelled to use the TargetAllocator `name` (None: could not tell)."""
+    if not namespace or not name:
+        return None
+    try:
+        found = await ctx.client().list(
+            f"/apis/{GROUP}/v1beta1/namespaces/{namespace}/opentelemetrycollectors",
+            f"{labels.TARGET_ALLOCATOR_LABEL}={name}",
+        )
+    except Exception as err:  # a review without this warning beats a refused request
+        log.warning("could not list the collectors of TargetAllocator %s/%s: %s", namespace, name, err)
+        return None
+    return bool(found)
+
+
+def register_namespace_label(registry: kopf.OperatorRegistry, ctx: Context) -> kopf.OperatorRegistry:
+    """Mirror each namespace's sidecar annotation into `names.NAMESPACE_INJECT_LABEL`: a webhook configuration can
+    select namespaces by label only, and this label is what sends the pods of an annotated namespace to the pod
+    webhook. Registered with the reconciler (it writes, so the leader does it)."""
+
+    @kopf.on.event("", "v1", "namespaces", id="sidecar-namespace-label", registry=registry)
+    async def mirror(body: kopf.Body, **_: Any) -> None:
+        meta = body.get("metadata") or {}
+        wanted = "true" if wants_sidecars(meta.get("annotations") or {}) else None
+        if (meta.get("labels") or {}).get(names.NAMESPACE_INJECT_LABEL) == wanted or meta.get("deletionTimestamp"):
+            return
+        try:
+            await ctx.client().request(
+                "PATCH",
+                f"/api/v1/namespaces/{meta.get('name')}",
+                body={"metadata": {"labels": {names.NAMESPACE_INJECT_LABEL: wanted}}},
+                content_type="application/merge-patch+json",
+            )
+        except Exception as err:  # the next event retries; pods annotated themselves are still injected
+            log.warning("could not label namespace %s for sidecar injection: %s", meta.get("name"), err)
+
+    return registry
+
+
+def wants_sidecars(annotations: Mapping[str, str]) -> bool:
+    """A namespace annotated for sidecars: set, and not "false"."""
+    value = str(annotations.get(names.INJECT_ANNOTATION, "")).strip().lower()
+    return value not in ("", "false")

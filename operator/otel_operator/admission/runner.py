@@ -1,0 +1,128 @@
+"""Serve the admission webhooks: the serving certificate first (issued by the operator, or cert-manager's files),
+then a kopf operator of its own that runs only the admission handlers.
+
+Its own operator, not the reconciler's: every replica answers the API server, also those waiting for the leader
+Lease (the webhook Service sends requests to any ready replica), while only the leader reconciles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import kopf
+
+from otel_operator.admission import names
+from otel_operator.manifests import BuildOptions
+
+log = logging.getLogger("otel_operator.admission")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOptions:
+    """Where and how the admission webhooks are served (`otel-operator run --webhooks`)."""
+
+    port: int = names.DEFAULT_PORT
+    addr: str = "0.0.0.0"
+    host: str | None = None  # another name the API server calls us by (a URL clientConfig): a SAN, and kopf's URL
+    namespace: str | None = None  # default: $POD_NAMESPACE, else "default"
+    service: str = names.DEFAULT_SERVICE
+    secret: str = names.DEFAULT_SECRET
+    configuration: str = names.DEFAULT_CONFIGURATION
+    cert_dir: str = "/tmp/k8s-webhook-server/serving-certs"
+    cert_manager: bool = False  # cert-manager writes the files and injects the caBundle
+
+    def resolved_namespace(self) -> str:
+        return self.namespace or os.environ.get("POD_NAMESPACE") or "default"
+
+    def sans(self) -> list[str]:
+        """The names the serving certificate is valid for: the Service's DNS names, and `host`."""
+        ns = self.resolved_namespace()
+        out = [
+            self.service,
+            f"{self.service}.{ns}",
+            f"{self.service}.{ns}.svc",
+            f"{self.service}.{ns}.svc.cluster.local",
+        ]
+        if self.host and self.host not in out:
+            out.append(self.host)
+        return out
+
+    def cert_file(self) -> Path:
+        return Path(self.cert_dir) / "tls.crt"
+
+    def key_file(self) -> Path:
+        return Path(self.cert_dir) / "tls.key"
+
+
+async def serve_admission(
+    webhooks: WebhookOptions,
+    build_options: BuildOptions,
+    *,
+    kubeconfig: str | None,
+    namespaces: Sequence[str],
+    stop: asyncio.Event,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Until `stop` is set: keep the certificate (unless cert-manager does) and answer admission reviews."""
+    from otel_operator.admission import serving
+    from otel_operator.admission.handlers import register
+    from otel_operator.reconcile.handlers import Context
+    from otel_operator.reconcile.login import api_client
+
+    namespace = webhooks.resolved_namespace()
+    api = await api_client(kubeconfig)
+    keeper: asyncio.Task[None] | None = None
+    try:
+        if webhooks.cert_manager:
+            await serving.wait_for_files(Path(webhooks.cert_dir), timeout=300)
+        else:
+            ca = await serving.ensure_certificate(
+                api, namespace, webhooks.secret, webhooks.sans(), Path(webhooks.cert_dir)
+            )
+            await serving.patch_ca_bundle(api, webhooks.configuration, ca)
+            keeper = asyncio.create_task(
+                serving.keep_certificates(
+                    api,
+                    namespace,
+                    webhooks.secret,
+                    webhooks.configuration,
+                    webhooks.sans(),
+                    Path(webhooks.cert_dir),
+                    stop=stop,
+                )
+            )
+        server = kopf.WebhookServer(
+            addr=webhooks.addr,
+            port=webhooks.port,
+            host=webhooks.host,
+            certfile=webhooks.cert_file(),
+            pkeyfile=webhooks.key_file(),
+            file_check_interval=10,  # a renewed certificate is served within seconds
+        )
+        registry = register(kopf.OperatorRegistry(), Context(build_options, kubeconfig=kubeconfig), server)
+        log.info(
+            "serving admission webhooks on %s:%d (configurations %s)",
+            webhooks.addr,
+            webhooks.port,
+            webhooks.configuration,
+        )
+        await kopf.operator(
+            registry=registry,
+            clusterwide=not namespaces,
+            namespaces=list(namespaces),
+            standalone=True,
+            stop_flag=stop,
+            ready_flag=ready,
+        )
+    finally:
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        await api.close()
