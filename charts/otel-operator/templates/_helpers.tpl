@@ -54,3 +54,49 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- include "otel-operator.image" . -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The webhooks' objects: one Service, both configurations share the full name, the serving certificate's Secret */}}
+{{- define "otel-operator.webhookService" -}}
+{{- printf "%s-webhook" (include "otel-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "otel-operator.webhookSecret" -}}
+{{- printf "%s-webhook-cert" (include "otel-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "otel-operator.webhookCertificate" -}}
+{{- printf "%s-serving-cert" (include "otel-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "otel-operator.webhookCertDir" -}}
+/tmp/k8s-webhook-server/serving-certs
+{{- end -}}
+
+{{/*
+A webhook's clientConfig: the Service, path /<handler id> (operator/otel_operator/admission/names.py).
+Call with (dict "root" $ "path" "<handler id>"). No caBundle: the operator patches it (or cert-manager's
+cainjector does), and Helm leaves a field it never rendered alone on upgrade.
+*/}}
+{{- define "otel-operator.webhookClientConfig" -}}
+service:
+  name: {{ include "otel-operator.webhookService" .root }}
+  namespace: {{ .root.Release.Namespace }}
+  path: /{{ .path }}
+  port: 443
+{{- end -}}
+
+{{/*
+A webhook's namespaceSelector: never the release namespace nor kube-system (a broken operator cannot lock the
+cluster or itself), narrowed by admissionWebhooks.namespaceSelector. Call with (dict "root" $ "labels" (dict ...))
+for labels the webhook itself requires (they win over the value's).
+*/}}
+{{- define "otel-operator.webhookNamespaceSelector" -}}
+{{- $extra := .root.Values.admissionWebhooks.namespaceSelector | default dict -}}
+{{- $labels := merge (dict) (.labels | default dict) ($extra.matchLabels | default dict) -}}
+{{- $excluded := list .root.Release.Namespace -}}
+{{- if ne .root.Release.Namespace "kube-system" }}{{ $excluded = append $excluded "kube-system" }}{{ end -}}
+{{- $own := dict "key" "kubernetes.io/metadata.name" "operator" "NotIn" "values" $excluded -}}
+{{- $selector := dict "matchExpressions" (prepend ($extra.matchExpressions | default list) $own) -}}
+{{- if $labels }}{{ $_ := set $selector "matchLabels" $labels }}{{ end -}}
+{{- toYaml $selector -}}
+{{- end -}}

@@ -20,7 +20,8 @@ import kopf
 import orjson
 
 from otel_operator.admission import names
-from otel_operator.manifests import defaults, featuregates, labels
+from otel_operator.manifests import defaults, featuregates, labels, sidecar
+from otel_operator.manifests.build import collector_params
 from otel_operator.manifests.validation import review
 from otel_operator.reconcile.handlers import Context
 from otel_operator.reconcile.kube import Kube
@@ -165,7 +166,100 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, server: Any | None =
         if verdict.errors:
             raise refusal(verdict.errors)
 
+    server_version: list[tuple[int, int]] = []  # asked once: it decides native sidecars
+
+    @kopf.on.mutate(
+        "",
+        "v1",
+        "pods",
+        id=names.MUTATE_POD,
+        operations=["CREATE"],
+        ignore_failures=True,  # never a failed pod: without an answer, the pod is created without a sidecar
+        registry=registry,
+    )
+    async def inject_sidecar(body: kopf.Body, patch: kopf.Patch, warnings: list[str], **_: Any) -> None:
+        pod = plain(body) or {}
+        kube = ctx.client()
+        ns_name = str((pod.get("metadata") or {}).get("namespace") or "")
+        namespace = await kube.get(f"/api/v1/namespaces/{ns_name}") or {"metadata": {"name": ns_name}}
+        wanted = sidecar.target(pod, namespace)
+        if wanted is None or sidecar.has_sidecar(pod):
+            choice = sidecar.choose(pod, namespace, [])
+            if choice.opt_out and sidecar.has_sidecar(pod):
+                patch.fns.append(_replace_body(sidecar.remove(pod)))
+            return
+        collection = f"/apis/{GROUP}/v1beta1/namespaces/{wanted.namespace}/opentelemetrycollectors"
+        if wanted.name is None:
+            candidates = await kube.list(collection, "")
+        else:
+            found = await kube.get(f"{collection}/{wanted.name}")
+            candidates = [found] if found is not None else []
+        choice = sidecar.choose(pod, namespace, candidates)
+        if choice.warning:
+            warnings.append(choice.warning)
+            log.info("no sidecar: %s", choice.warning)
+        if choice.collector is None:
+            return
+        options = await ctx.build_options()
+        verdict = review(choice.collector, options)
+        if not verdict.allowed:
+            text = (
+                f"pod {ns_name}/{(pod.get('metadata') or {}).get('name') or '*'} is created without a sidecar: its "
+                f"collector cannot be built: {'; '.join(str(e) for e in verdict.errors)}"
+            )
+            warnings.append(text)
+            log.info("no sidecar: %s", text)
+            return
+        if not server_version:
+            server_version.append(await _server_version(kube))
+        injected = sidecar.inject(
+            pod,
+            collector_params(verdict.resource, options),
+            namespace=ns_name,
+            owners=await _owners(kube, pod, ns_name),
+            native=sidecar.native_sidecars(server_version[0]),
+        )
+        patch.fns.append(_replace_body(injected))
+
     return registry
+
+
+def _replace_body(wanted: Mapping[str, Any]) -> Any:
+    """A kopf patch function: the object becomes `wanted` (kopf diffs it into the JSON patch the API server
+    applies)."""
+
+    def apply(body: MutableMapping[str, Any]) -> None:
+        body.clear()
+        body.update(copy.deepcopy(dict(wanted)))
+
+    return apply
+
+
+async def _server_version(kube: Kube) -> tuple[int, int]:
+    info = await kube.get("/version") or {}
+    try:
+        return int(str(info.get("major"))), int("".join(ch for ch in str(info.get("minor")) if ch.isdigit()))
+    except ValueError:
+        return sidecar.NATIVE_SIDECAR_VERSION  # a server that does not say: a current one
+
+
+async def _owners(kube: Kube, pod: Mapping[str, Any], namespace: str) -> sidecar.Owners:
+    """The pod's ReplicaSet and its Deployment (their names go into OTEL_RESOURCE_ATTRIBUTES)."""
+    rs_name = sidecar.owner_name(pod, "ReplicaSet")
+    if rs_name is None:
+        return sidecar.Owners()
+    rs = await kube.get(f"/apis/apps/v1/namespaces/{namespace}/replicasets/{rs_name}")
+    if rs is None:
+        return sidecar.Owners(sidecar.Owner(rs_name))
+    rs_meta = rs.get("metadata") or {}
+    deployment = sidecar.owner_name(rs, "Deployment")
+    dep_uid = next(
+        (str(r.get("uid") or "") for r in rs_meta.get("ownerReferences") or [] if r.get("kind") == "Deployment"), ""
+    )
+    return sidecar.Owners(
+        sidecar.Owner(rs_name, str(rs_meta.get("uid") or "")),
+        sidecar.Owner(deployment, dep_uid) if deployment else None,
+    )
 
 
 async def _has_collector(ctx: Context, namespace: str, name: str) -> bool | None:
@@ -186,7 +280,7 @@ async def _has_collector(ctx: Context, namespace: str, name: str) -> bool | None
 def register_namespace_label(registry: kopf.OperatorRegistry, ctx: Context) -> kopf.OperatorRegistry:
     """Mirror each namespace's sidecar annotation into `names.NAMESPACE_INJECT_LABEL`: a webhook configuration can
     select namespaces by label only, and this label is what sends the pods of an annotated namespace to the pod
-    webhook. Registered with the reconciler (it writes, so the leader does it)."""
+    webhook. Every replica does it (the same merge patch: harmless), so it works while the leader is elsewhere."""
 
     @kopf.on.event("", "v1", "namespaces", id="sidecar-namespace-label", registry=registry)
     async def mirror(body: kopf.Body, **_: Any) -> None:

@@ -71,29 +71,34 @@ async def serve_admission(
 ) -> None:
     """Until `stop` is set: keep the certificate (unless cert-manager does) and answer admission reviews."""
     from otel_operator.admission import serving
-    from otel_operator.admission.handlers import register
+    from otel_operator.admission.handlers import register, register_namespace_label
     from otel_operator.reconcile.handlers import Context
-    from otel_operator.reconcile.login import api_client
+    from otel_operator.reconcile.login import api_client, register_login
 
     namespace = webhooks.resolved_namespace()
     api = await api_client(kubeconfig)
     keeper: asyncio.Task[None] | None = None
     try:
         if webhooks.cert_manager:
-            await serving.wait_for_files(Path(webhooks.cert_dir), timeout=300)
+            await serving.wait_for_files(webhooks.cert_dir, 300, secret_name=webhooks.secret)
         else:
-            ca = await serving.ensure_certificate(
-                api, namespace, webhooks.secret, webhooks.sans(), Path(webhooks.cert_dir)
+            # the files before kopf's server starts; the keeper's first round (at once) patches the caBundle
+            await serving.ensure_certificate(
+                api,
+                namespace,
+                webhooks.secret,
+                sans=webhooks.sans(),
+                cert_dir=webhooks.cert_dir,
+                now=serving.utc_now(),
             )
-            await serving.patch_ca_bundle(api, webhooks.configuration, ca)
             keeper = asyncio.create_task(
                 serving.keep_certificates(
                     api,
                     namespace,
                     webhooks.secret,
-                    webhooks.configuration,
-                    webhooks.sans(),
-                    Path(webhooks.cert_dir),
+                    configuration_name=webhooks.configuration,
+                    sans=webhooks.sans(),
+                    cert_dir=webhooks.cert_dir,
                     stop=stop,
                 )
             )
@@ -105,7 +110,11 @@ async def serve_admission(
             pkeyfile=webhooks.key_file(),
             file_check_interval=10,  # a renewed certificate is served within seconds
         )
-        registry = register(kopf.OperatorRegistry(), Context(build_options, kubeconfig=kubeconfig), server)
+        ctx = Context(build_options, kubeconfig=kubeconfig)
+        registry = register(kopf.OperatorRegistry(), ctx, server)
+        register_login(registry, kubeconfig)
+        if not namespaces:  # a watch of namespaces is cluster-wide: for cluster-wide operators only
+            register_namespace_label(registry, ctx)
         log.info(
             "serving admission webhooks on %s:%d (configurations %s)",
             webhooks.addr,

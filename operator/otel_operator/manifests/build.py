@@ -28,6 +28,7 @@ from otel_operator.manifests.model import Build, BuildOptions, Object
 from otel_operator.manifests.networkpolicy import allocator_network_policy, collector_network_policy
 from otel_operator.manifests.params import AllocatorParams, CollectorParams, Resource
 from otel_operator.manifests.pdb import allocator_pdb, collector_pdb
+from otel_operator.manifests.podmonitor import collector_pod_monitor
 from otel_operator.manifests.rbac import allocator_cluster_role, allocator_cluster_role_binding
 from otel_operator.manifests.route import collector_routes
 from otel_operator.manifests.service import (
@@ -70,12 +71,23 @@ _COLLECTOR_AFTER: Final[tuple[CollectorBuilder, ...]] = (
     collector_routes,
     collector_http_routes,
 )
+# A sidecar's pods are the application's: no workload, Service, PDB, HPA, NetworkPolicy, Ingress or Route, only what
+# the injected container refers to (ServiceAccount, RBAC, the ConfigMap upstream keeps) and a PodMonitor instead of
+# the ServiceMonitors. The container itself is injected by the pod webhook (manifests.sidecar).
+_SIDECAR: Final[tuple[CollectorBuilder, ...]] = (
+    collector_service_account,
+    collector_cluster_role,
+    collector_cluster_role_binding,
+    collector_config_map,
+    collector_pod_monitor,
+)
 # What a collector consists of, per mode. Builders decide themselves what their object needs (a PDB is not built
 # for a daemonset, a Route only for spec.ingress.type route, ...).
 COLLECTOR_BUILDERS: Final[Mapping[str, tuple[CollectorBuilder, ...]]] = {
     "statefulset": (*_COLLECTOR_BEFORE, collector_statefulset, *_COLLECTOR_AFTER),
     "deployment": (*_COLLECTOR_BEFORE, collector_deployment, *_COLLECTOR_AFTER),
     "daemonset": (*_COLLECTOR_BEFORE, collector_daemonset, *_COLLECTOR_AFTER),
+    "sidecar": _SIDECAR,
 }
 # What a target allocator consists of (a TargetAllocator resource, embedded in a collector or standalone).
 ALLOCATOR_BUILDERS: Final[tuple[AllocatorBuilder, ...]] = (
@@ -104,6 +116,7 @@ APPLY_ORDER: Final = (
     "HorizontalPodAutoscaler",
     "NetworkPolicy",
     "ServiceMonitor",
+    "PodMonitor",
     "Ingress",
     "Route",
     "HTTPRoute",

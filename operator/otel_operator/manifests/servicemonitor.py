@@ -9,7 +9,7 @@ it does not, the checks below warn instead:
   on the base Service (`collector-service-type: base`); none without such a port.
 - `<name>-targetallocator`: the allocator's `targetallocation` port, when the allocator's own enableMetrics is on.
 
-A sidecar gets a PodMonitor upstream instead (not built here). The objects carry the object labels plus
+A sidecar gets a PodMonitor instead (podmonitor.py). The objects carry the object labels plus
 `observability.metrics.extraLabels` (the operator's selector labels stay the operator's) and, as upstream, no
 annotations.
 """
@@ -115,6 +115,8 @@ def _check(spec: Mapping[str, Any], prefix: str, what: str, options: BuildOption
 
 def check_collector(spec: Mapping[str, Any], options: BuildOptions, found: Problems) -> None:
     """Problems of a (defaulted) OpenTelemetryCollector spec that concern this module's objects."""
+    if spec.get("mode") == "sidecar":
+        return  # a sidecar gets a PodMonitor instead, and podmonitor.check_collector its warning
     _check(spec, "spec", "the collector's metrics", options, found)
 
 

@@ -22,6 +22,7 @@ from otel_operator.manifests import (
     labels,
     networkpolicy,
     pdb,
+    podmonitor,
     route,
     servicemonitor,
 )
@@ -30,12 +31,12 @@ from otel_operator.manifests.collector_config import PROMETHEUS, prometheus_conf
 from otel_operator.manifests.model import BuildOptions
 from otel_operator.manifests.problems import Problems
 
-SUPPORTED_MODES: Final = ("deployment", "daemonset", "statefulset")
+SUPPORTED_MODES: Final = ("deployment", "daemonset", "statefulset", "sidecar")
 ALLOCATOR_MODES: Final = ("statefulset", "daemonset")
 _PORT_NAME: Final = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 # The builder modules whose own checks run with these (each checks the fields of its objects).
-_MODULES: Final = (hpa, pdb, networkpolicy, servicemonitor, ingress, route, httproute, collector_rbac)
+_MODULES: Final = (hpa, pdb, networkpolicy, servicemonitor, podmonitor, ingress, route, httproute, collector_rbac)
 
 
 def _is_set(value: Any) -> bool:
@@ -93,6 +94,15 @@ def _check_ports(spec: Mapping[str, Any], found: Problems) -> None:
 
 
 def _check_mode_fields(spec: Mapping[str, Any], mode: str, found: Problems) -> None:
+    if mode == "sidecar":
+        # the pod is the application's: where it runs and what else runs in it is the application's to say
+        for key in ("tolerations", "priorityClassName", "affinity", "additionalContainers"):
+            if _is_set(spec.get(key)):
+                found.error(
+                    f"spec.{key}",
+                    f"the OpenTelemetry Collector mode is set to sidecar, which does not support the attribute "
+                    f"'{key}'; remove it (set it on the application's pods instead), or use another mode",
+                )
     if mode != "statefulset":
         for key in ("volumeClaimTemplates", "persistentVolumeClaimRetentionPolicy"):
             if _is_set(spec.get(key)):
@@ -212,13 +222,7 @@ def check_collector(resource: Mapping[str, Any], options: BuildOptions | None = 
     mode = str(spec.get("mode") or "deployment")
     if not meta.get("namespace"):
         found.error("metadata.namespace", "required; the objects are created in the collector's namespace")
-    if mode == "sidecar":
-        found.error(
-            "spec.mode",
-            "sidecar is not supported yet by otel-operator (sidecars are injected into application pods by a "
-            "webhook, which otel-operator does not run); use deployment, daemonset or statefulset",
-        )
-    elif mode not in SUPPORTED_MODES:
+    if mode not in SUPPORTED_MODES:
         found.error("spec.mode", f'"{mode}" is not a mode; use one of {", ".join(SUPPORTED_MODES)}')
     _check_pipelines(config, found)
     nulls = _null_components(config)

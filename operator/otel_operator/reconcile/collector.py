@@ -35,6 +35,10 @@ log = logging.getLogger("otel_operator.reconcile")
 
 WORKLOAD_KINDS = ("StatefulSet", "Deployment", "DaemonSet")
 UNMANAGED = "managementState is unmanaged: the operator changes nothing"
+SIDECAR_READY = (
+    "mode sidecar: injected into the pods annotated sidecar.opentelemetry.io/inject when they are created "
+    "(needs the operator's admission webhooks)"
+)
 
 
 @dataclass(slots=True)
@@ -278,7 +282,14 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
         apis=options.apis,
     )
     workload = next((o for k, o in result.live.items() if k[0] in WORKLOAD_KINDS), None)
-    conditions.append(ready_condition(previous, [], workload, now=stamp, generation=generation))
+    sidecar = not is_allocator and (owner.get("spec") or {}).get("mode") == "sidecar"
+    if sidecar:  # no workload of its own: it is ready as soon as pods can get it (its ConfigMap exists)
+        conditions.append(
+            condition(previous, "Ready", "True", "Sidecar", SIDECAR_READY, now=stamp, generation=generation)
+        )
+        status["scale"] = {"replicas": 0, "selector": "", "statusReplicas": "0/0"}  # upstream's, for a sidecar
+    else:
+        conditions.append(ready_condition(previous, [], workload, now=stamp, generation=generation))
     conditions += _warnings_condition(previous, warnings, now=stamp, generation=generation)
     status["conditions"] = conditions
     if workload is not None and not is_allocator:  # a DaemonSet's too: kubectl's READY column shows it

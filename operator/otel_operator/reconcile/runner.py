@@ -13,7 +13,6 @@ from typing import Any
 
 import kopf
 
-from otel_operator.admission.handlers import register_namespace_label
 from otel_operator.admission.runner import WebhookOptions, serve_admission
 from otel_operator.manifests import DEFAULT_ALLOCATOR_IMAGE, DEFAULT_COLLECTOR_IMAGE, BuildOptions, featuregates
 from otel_operator.manifests.featuregates import DEFAULT_ENABLED
@@ -79,8 +78,6 @@ async def run_operator(
     ctx = Context(build_options(opts), kubeconfig=opts.kubeconfig)
     registry = register(kopf.OperatorRegistry(), ctx)
     register_login(registry, opts.kubeconfig)
-    if opts.webhooks is not None and not opts.namespaces:
-        register_namespace_label(registry, ctx)  # a cluster-wide watch of namespaces: cluster-wide operators only
     metrics_server = await serve_metrics(ctx.metrics, opts.metrics_addr) if opts.metrics_addr else None
     admission_stop = asyncio.Event()
     admission = (

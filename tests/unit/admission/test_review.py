@@ -66,9 +66,12 @@ def test_errors_name_the_field(resource: dict[str, Any], field: str, words: str)
 
 def test_a_good_collector_comes_back_defaulted() -> None:
     verdict = review(collector())
-    assert verdict.allowed and verdict.warnings == ()
+    assert verdict.allowed
+    assert verdict.warnings == ()
     spec = verdict.resource["spec"]
-    assert spec["managementState"] == "managed" and spec["upgradeStrategy"] == "automatic" and spec["replicas"] == 1
+    assert spec["managementState"] == "managed"
+    assert spec["upgradeStrategy"] == "automatic"
+    assert spec["replicas"] == 1
     # upstream's config defaults: the receiver listens on all interfaces, the collector's own metrics are exposed
     assert spec["config"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "0.0.0.0:4317"
     assert "telemetry" in spec["config"]["service"]

@@ -62,7 +62,11 @@ ERRORS = [
         "spec.targetAllocator.collectorTargetReloadInterval",
         "is not a duration",
     ),
-    (collector(mode="sidecar"), "spec.mode", "sidecar is not supported yet"),
+    (
+        collector(mode="sidecar", tolerations=[{"operator": "Exists"}]),
+        "spec.tolerations",
+        "does not support the attribute",
+    ),
     (
         collector(mode="deployment", volumeClaimTemplates=[{"metadata": {"name": "x"}}]),
         "spec.volumeClaimTemplates",
