@@ -49,7 +49,34 @@ PLURALS = {  # (apiVersion, kind) → (namespaced, plural) for what the chart an
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): (False, "customresourcedefinitions"),
     ("v1", "Service"): (True, "services"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"): (True, "servicemonitors"),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): (False, "validatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): (False, "mutatingwebhookconfigurations"),
+    ("cert-manager.io/v1", "Certificate"): (True, "certificates"),
+    ("cert-manager.io/v1", "Issuer"): (True, "issuers"),
 }
+
+
+def cert_manager_stand_in(kind: str, plural: str) -> dict[str, Any]:
+    """A stand-in for one of cert-manager's CRDs (not installed here): the dry run then checks what the API server
+    checks of every object (name, namespace, metadata); cert-manager's own schema is cert-manager's."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.cert-manager.io"},
+        "spec": {
+            "group": "cert-manager.io",
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                }
+            ],
+        },
+    }
 
 
 def object_path(obj: dict[str, Any], namespace: str | None = None) -> str:
@@ -114,6 +141,15 @@ async def test_every_object_passes_server_side_dry_run(admin: Kube, source: str)
         with contextlib.suppress(KubeError):
             await admin.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=crd)
         await wait_for(lambda: _established(admin, "servicemonitors.monitoring.coreos.com"), what="CRD established")
+    for kind, plural in (("Certificate", "certificates"), ("Issuer", "issuers")):
+        if any(o["kind"] == kind for o in objects):  # certManager.enabled: cert-manager's kinds
+            with contextlib.suppress(KubeError):
+                await admin.request(
+                    "POST",
+                    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                    body=cert_manager_stand_in(kind, plural),
+                )
+            await wait_for(lambda p=plural: _established(admin, f"{p}.cert-manager.io"), what="CRD established")
     namespaces = {o["metadata"].get("namespace") for o in objects} - {None}
     for ns in namespaces:  # the manifest's own Namespace object is dry-run too, but dry runs do not create it
         await ensure_ns(admin, ns)
@@ -227,9 +263,20 @@ async def test_install_run_as_service_account_uninstall(admin: Kube, own_kubecon
     # ---- the operator with the Deployment's command line (its entrypoint is otel-operator); only the kubeconfig
     # (in the pod: the mounted token) and the health port (8081 may be taken here) differ
     container = operator_container(rendered)
-    port, metrics_port = free_port(), free_port()
-    argv = [a.replace(":8081/", f":{port}/").replace("=:8080", f"=127.0.0.1:{metrics_port}") for a in container["args"]]
-    argv += ["--kubeconfig", str(sa_kubeconfig)]
+    port, metrics_port, webhook_port = free_port(), free_port(), free_port()
+    argv = [
+        a.replace(":8081/", f":{port}/")
+        .replace("=:8080", f"=127.0.0.1:{metrics_port}")
+        .replace("--webhook-port=9443", f"--webhook-port={webhook_port}")
+        .replace("--webhook-cert-dir=/tmp/k8s-webhook-server/serving-certs", f"--webhook-cert-dir={tmp_path / 'certs'}")
+        for a in container["args"]
+    ]
+    # the API server reaches this process on loopback, not through the webhook Service (no pods run here)
+    # (and the webhook Secret's namespace, in a pod $POD_NAMESPACE, is given)
+    argv += ["--kubeconfig", str(sa_kubeconfig), "--webhook-addr=127.0.0.1", "--webhook-host=127.0.0.1"]
+    argv += [f"--webhook-namespace={NAMESPACE}"]
+    assert "--webhooks" in argv
+    await _point_webhooks_at(admin, f"https://127.0.0.1:{webhook_port}")
     args = build_parser().parse_args(argv)
     # the environment is the downward API's pod name and namespace only: the Lease's identity and namespace
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
@@ -258,6 +305,7 @@ async def test_install_run_as_service_account_uninstall(admin: Kube, own_kubecon
 
         await wait_for(healthy, within=15, what="the liveness endpoint")
         await ensure_ns(admin, ns)
+        await wait_for(lambda: _refuses_a_bad_collector(admin, ns), within=60, what="the webhooks to answer")
         for obj in guide_objects(ns):
             group_version = obj["apiVersion"]
             base = f"/api/{group_version}" if "/" not in group_version else f"/apis/{group_version}"
@@ -314,6 +362,43 @@ async def test_install_run_as_service_account_uninstall(admin: Kube, own_kubecon
     for crd in ("opentelemetrycollectors.opentelemetry.io", "targetallocators.opentelemetry.io"):
         assert await admin.get(f"{ext}/{crd}") is not None, f"{crd} was removed"
     assert await admin.get(collector_path) is not None
+
+
+async def _point_webhooks_at(admin: Kube, url: str) -> None:
+    """The chart's configurations call the webhook Service; here the operator runs in this process, so its
+    webhooks get a URL clientConfig instead (everything else stays as installed, the empty caBundle included, which
+    the operator fills in)."""
+    for plural in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations"):
+        path = f"/apis/admissionregistration.k8s.io/v1/{plural}/{RELEASE}"
+        live = await admin.get(path)
+        assert live is not None, f"the chart installed no {plural} {RELEASE}"
+        for hook in live["webhooks"]:
+            service = hook["clientConfig"].pop("service")
+            hook["clientConfig"]["url"] = f"{url}{service['path']}"
+        await admin.request("PUT", path, body=live)
+
+
+async def _refuses_a_bad_collector(admin: Kube, namespace: str) -> bool:
+    bad = {
+        "apiVersion": "opentelemetry.io/v1beta1",
+        "kind": "OpenTelemetryCollector",
+        "metadata": {"name": "bad", "namespace": namespace},
+        "spec": {
+            "mode": "deployment",
+            "targetAllocator": {"enabled": True},
+            "config": {"receivers": {}, "exporters": {}, "service": {"pipelines": {}}},
+        },
+    }
+    try:
+        await admin.request(
+            "POST",
+            f"/apis/opentelemetry.io/v1beta1/namespaces/{namespace}/opentelemetrycollectors",
+            params=[("dryRun", "All")],
+            body=bad,
+        )
+    except KubeError as err:
+        return "denied the request" in str(err)
+    return False
 
 
 def _read(url: str) -> str:
