@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import localcluster
 import standin
+from otel_operator.admission import configurations
+from otel_operator.admission.runner import WebhookOptions
 from otel_operator.allocator.app import Allocator, serve
 from otel_operator.allocator.config import load_config
 from otel_operator.reconcile.runner import OperatorOptions, configure_logging, run_operator
@@ -45,6 +48,23 @@ APP_POD: dict[str, Any] = {
     "spec": {"containers": [{"name": "my-app", "image": "py-prometheus-app:0.1.0", "ports": [
         {"name": "prom", "containerPort": 8080}]}]},
 }  # fmt: skip
+WEBHOOKS = "otel-operator-demo"  # the demo's webhook configurations (deleted when the demo ends)
+OPERATOR_NAMESPACE = "otel-operator-system"  # where the webhook certificate's Secret lives
+# The troubleshooting guide's first pitfall, as a resource: the allocator needs a statefulset (or daemonset).
+BAD_COLLECTOR: dict[str, Any] = {
+    "apiVersion": "opentelemetry.io/v1beta1",
+    "kind": "OpenTelemetryCollector",
+    "metadata": {"name": "bad-collector", "namespace": "opentelemetry"},
+    "spec": {
+        "mode": "deployment",
+        "targetAllocator": {"enabled": True, "prometheusCR": {"enabled": True}},
+        "config": {
+            "receivers": {"prometheus": {"config": {"scrape_configs": []}}},
+            "exporters": {"debug": {}},
+            "service": {"pipelines": {"metrics": {"receivers": ["prometheus"], "exporters": ["debug"]}}},
+        },
+    },
+}
 COLLECTOR_POD: dict[str, Any] = {
     "metadata": {"name": "otelcol-collector-0", "namespace": "opentelemetry", "labels": COLLECTOR_LABELS},
     "spec": {"containers": [{"name": "otc-container", "image": "otel/opentelemetry-collector-contrib"}]},
@@ -141,6 +161,65 @@ async def allocator_answer(api: ApiClient, kubeconfig: str, collector: dict[str,
     return allocator, listeners
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def install_webhooks(api: ApiClient, url: str) -> None:
+    """The webhook configurations the chart installs, calling the operator on loopback (caBundle: the operator's)."""
+    await remove_webhooks(api)
+    reg = client.AdmissionregistrationV1Api(api)
+    await reg.create_validating_webhook_configuration(
+        configurations.validating_configuration(WEBHOOKS, url, operator_namespace=OPERATOR_NAMESPACE)
+    )
+    await reg.create_mutating_webhook_configuration(
+        configurations.mutating_configuration(WEBHOOKS, url, operator_namespace=OPERATOR_NAMESPACE)
+    )
+
+
+async def remove_webhooks(api: ApiClient) -> None:
+    reg = client.AdmissionregistrationV1Api(api)
+    for delete in (reg.delete_validating_webhook_configuration, reg.delete_mutating_webhook_configuration):
+        try:
+            await delete(WEBHOOKS)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+
+
+async def show_refusal(api: ApiClient, operator: asyncio.Task[None]) -> None:
+    """Apply the guide's first pitfall and print the API server's answer (the webhook's refusal), as kubectl
+    prints it."""
+    objects = client.CustomObjectsApi(api)
+    ns = BAD_COLLECTOR["metadata"]["namespace"]
+    await apply(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    for _ in range(300):  # until the webhooks answer (the operator issues its certificate first)
+        if operator.done():
+            operator.result()
+        try:
+            await objects.create_namespaced_custom_object(
+                "opentelemetry.io", "v1beta1", ns, "opentelemetrycollectors", BAD_COLLECTOR
+            )
+        except ApiException as err:
+            message = json.loads(err.body).get("message", "") if err.body else ""
+            if "denied the request" in message:
+                print(
+                    "\nA collector with the troubleshooting guide's first pitfall (mode deployment with the target "
+                    "allocator) is refused at apply time:\n"
+                    f"$ kubectl apply -f bad-collector.yaml\nError from server (Invalid): {message}\n",
+                    flush=True,
+                )
+                return
+        else:  # stored before the webhooks were called: take it back and try again
+            await objects.delete_namespaced_custom_object(
+                "opentelemetry.io", "v1beta1", ns, "opentelemetrycollectors", BAD_COLLECTOR["metadata"]["name"]
+            )
+        await asyncio.sleep(0.2)
+    raise SystemExit("the admission webhooks did not answer within 60s")
+
+
 async def kube_api(kubeconfig: str) -> ApiClient:
     cfg = client.Configuration()
     await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
@@ -155,49 +234,72 @@ async def demo(kubeconfig: str, once: bool) -> int:
         for crd in crds:
             await apply(api, crd)
         await wait_established(api, [c["metadata"]["name"] for c in crds])
-        for doc in yaml.safe_load_all(EXAMPLE.read_text()):
-            await apply(api, doc)
-        print(f"applied {EXAMPLE.relative_to(ROOT)}", flush=True)
-
-        stop = asyncio.Event()
-        operator = asyncio.create_task(run_operator(OperatorOptions(kubeconfig=kubeconfig), stop_flag=stop))
-        objects = client.CustomObjectsApi(api)
-        for _ in range(300):
-            obj = await objects.get_namespaced_custom_object(
-                "opentelemetry.io", "v1beta1", "opentelemetry", "opentelemetrycollectors", "otelcol"
-            )
-            if (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]:
-                break
-            if operator.done():
-                operator.result()
-            await asyncio.sleep(0.2)
-        else:
-            raise SystemExit("the operator did not observe otelcol within 60s")
-        print("\nNAME      MODE          GENERATION   OBSERVED")
-        print(
-            f"otelcol   {obj['spec']['mode']:<13} {obj['metadata']['generation']:<12} "
-            f"{obj['status']['observedGeneration']}"
+        # the operator with its admission webhooks, which the API server calls on loopback
+        port = free_port()
+        await apply(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}})
+        await install_webhooks(api, f"https://127.0.0.1:{port}")
+        webhooks = WebhookOptions(
+            port=port,
+            addr="127.0.0.1",
+            host="127.0.0.1",
+            namespace=OPERATOR_NAMESPACE,
+            configuration=WEBHOOKS,
+            cert_dir=str(Path(kubeconfig).parent / "webhook-certs"),
         )
+        stop = asyncio.Event()
+        operator = asyncio.create_task(
+            run_operator(OperatorOptions(kubeconfig=kubeconfig, webhooks=webhooks), stop_flag=stop)
+        )
+        try:
+            return await _with_operator(api, kubeconfig, once, stop, operator)
+        finally:
+            await remove_webhooks(api)  # with the operator gone they would refuse every collector
+
+
+async def _with_operator(
+    api: ApiClient, kubeconfig: str, once: bool, stop: asyncio.Event, operator: asyncio.Task[None]
+) -> int:
+    """The refusal, the guide's resources, the operator's observation and the allocator's answer."""
+    await show_refusal(api, operator)
+    for doc in yaml.safe_load_all(EXAMPLE.read_text()):
+        await apply(api, doc)
+    print(f"applied {EXAMPLE.relative_to(ROOT)}", flush=True)
+    objects = client.CustomObjectsApi(api)
+    for _ in range(300):
+        obj = await objects.get_namespaced_custom_object(
+            "opentelemetry.io", "v1beta1", "opentelemetry", "opentelemetrycollectors", "otelcol"
+        )
+        if (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]:
+            break
+        if operator.done():
+            operator.result()
+        await asyncio.sleep(0.2)
+    else:
+        raise SystemExit("the operator did not observe otelcol within 60s")
+    print("\nNAME      MODE          GENERATION   OBSERVED")
+    print(
+        f"otelcol   {obj['spec']['mode']:<13} {obj['metadata']['generation']:<12} {obj['status']['observedGeneration']}"
+    )
+    print(
+        f"\nThe operator has observed opentelemetry/otelcol. Try:\n"
+        f"  export KUBECONFIG={kubeconfig}\n  kubectl get otelcol -n opentelemetry\n",
+        flush=True,
+    )
+    allocator, listeners = await allocator_answer(api, kubeconfig, obj)
+    if once:
+        stop.set()
+    else:
         print(
-            f"\nThe operator has observed opentelemetry/otelcol. Try:\n"
-            f"  export KUBECONFIG={kubeconfig}\n  kubectl get otelcol -n opentelemetry\n",
+            "Operator and allocator running; Ctrl-C stops them (the control plane stays up: `make cluster-down`).",
             flush=True,
         )
-        allocator, listeners = await allocator_answer(api, kubeconfig, obj)
-        if once:
-            stop.set()
-        else:
-            print(
-                "Operator and allocator running; Ctrl-C stops them (the control plane stays up: `make cluster-down`).",
-                flush=True,
-            )
-        try:
-            await operator
-        finally:
-            await allocator.stop()
-            await listeners.close()
-            if allocator.api is not None:
-                await allocator.api.close()
+    try:
+        await operator
+    finally:
+        await allocator.stop()
+        await listeners.close()
+        if allocator.api is not None:
+            await allocator.api.close()
     return 0
 
 

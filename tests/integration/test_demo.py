@@ -25,6 +25,13 @@ def test_demo_brings_up_a_cluster_and_the_operator_observes_the_collector(tmp_pa
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "applied examples/troubleshooting-guide.yaml" in done.stdout
+    # a bad collector is refused at apply time by the operator's webhook, naming the object, the field and the fix
+    assert "$ kubectl apply -f bad-collector.yaml" in done.stdout
+    assert (
+        'admission webhook "vopentelemetrycollector.otel-operator.opentelemetry.io" denied the request: '
+        "OpenTelemetryCollector opentelemetry/bad-collector: spec.mode: the OpenTelemetry Collector mode is set to "
+        "deployment, which does not support the target allocation deployment" in done.stdout
+    )
     assert "otelcol   statefulset" in done.stdout
     assert "The operator has observed opentelemetry/otelcol." in done.stdout
     # the allocator's answer, fetched over HTTP, as the troubleshooting guide shows it
