@@ -24,6 +24,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from otel_operator.admission import configurations, names
 from otel_operator.admission.runner import WebhookOptions, serve_admission
 from otel_operator.manifests import BuildOptions
+from otel_operator.reconcile.metrics import OperatorMetrics
 
 from .conftest import ensure_namespace, wait_for
 
@@ -99,6 +100,7 @@ class Server:
 
     def __init__(self, kubeconfig: str, options: WebhookOptions) -> None:
         self.kubeconfig, self.options = kubeconfig, options
+        self.metrics = OperatorMetrics()
         self.errors: list[BaseException] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stop: asyncio.Event | None = None
@@ -108,7 +110,12 @@ class Server:
         async def main() -> None:
             self.loop, self.stop = asyncio.get_running_loop(), asyncio.Event()
             await serve_admission(
-                self.options, BuildOptions(), kubeconfig=self.kubeconfig, namespaces=(), stop=self.stop
+                self.options,
+                BuildOptions(),
+                kubeconfig=self.kubeconfig,
+                namespaces=(),
+                stop=self.stop,
+                metrics=self.metrics,
             )
 
         try:
@@ -391,3 +398,13 @@ async def test_a_webhook_outage_never_blocks_pods(api: ApiClient) -> None:
         assert containers(stored) == ["app"]
     finally:
         await reg.delete_mutating_webhook_configuration(name)
+
+
+async def test_reviews_are_counted_in_the_operators_metrics(admitting: client.CustomObjectsApi, server: Server) -> None:
+    text = server.metrics.exposition().decode()
+    refused = f'otel_operator_admission_reviews_total{{result="refused",webhook="{names.VALIDATE_COLLECTOR}"}}'
+    injected = f'otel_operator_admission_reviews_total{{result="injected",webhook="{names.MUTATE_POD}"}}'
+    defaulted = f'otel_operator_admission_reviews_total{{result="defaulted",webhook="{names.MUTATE_COLLECTOR}"}}'
+    for line in (refused, injected, defaulted):
+        assert line in text, text
+    assert f'otel_operator_admission_duration_seconds_count{{webhook="{names.MUTATE_POD}"}}' in text

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Mapping, MutableMapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import kopf
 import orjson
@@ -105,79 +106,51 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, server: Any | None =
             await ctx.kube.api.close()
             ctx.kube = None
 
-    @kopf.on.validate(
-        GROUP,
-        "v1beta1",
-        "opentelemetrycollectors",
-        id=names.VALIDATE_COLLECTOR,
-        operations=["CREATE", "UPDATE"],
-        registry=registry,
-    )
-    async def validate_collector(body: kopf.Body, warnings: list[str], **kwargs: Any) -> None:
+    async def validate_collector(body: kopf.Body, warnings: list[str], **kwargs: Any) -> str:
         new, before = plain(body) or {}, _old(kwargs)
         if (new.get("metadata") or {}).get("deletionTimestamp") or _metadata_only(before, new):
-            return
+            return "allowed"
         verdict = review(new, await ctx.build_options(), old=before)
         warnings.extend(verdict.warnings)
         if verdict.errors:
-            log.info("refused %s: %s", (verdict.errors[0].obj), "; ".join(str(e) for e in verdict.errors))
+            log.info("refused %s: %s", verdict.errors[0].obj, "; ".join(str(e) for e in verdict.errors))
             raise refusal(verdict.errors)
+        return "allowed"
 
-    @kopf.on.mutate(
-        GROUP,
-        "v1beta1",
-        "opentelemetrycollectors",
-        id=names.MUTATE_COLLECTOR,
-        operations=["CREATE", "UPDATE"],
-        registry=registry,
-    )
-    async def default_collector(body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> None:
+    async def default_collector(body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> str:
         new, before = plain(body) or {}, _old(kwargs)
         # not on the operator's own metadata patches: a resource stored before the webhook existed is defaulted on
         # its next spec change, not under a finalizer patch
         if (new.get("metadata") or {}).get("deletionTimestamp") or _metadata_only(before, new):
-            return
+            return "allowed"
         try:
             wanted = defaulted_collector(new, ctx.options.feature_gates)
         except Exception:  # a resource the schema refuses: the validating webhook names its fields
             log.debug("not defaulting %s: it does not hold its schema", (new.get("metadata") or {}).get("name"))
-            return
-        if wanted.get("spec") != new.get("spec") or wanted["metadata"].get("labels") != (
+            return "allowed"
+        if wanted.get("spec") == new.get("spec") and wanted["metadata"].get("labels") == (
             (new.get("metadata") or {}).get("labels")
         ):
-            patch.fns.append(_replace_spec_and_labels(wanted))
+            return "allowed"
+        patch.fns.append(_replace_spec_and_labels(wanted))
+        return "defaulted"
 
-    @kopf.on.validate(
-        GROUP,
-        "v1alpha1",
-        "targetallocators",
-        id=names.VALIDATE_ALLOCATOR,
-        operations=["CREATE", "UPDATE"],
-        registry=registry,
-    )
-    async def validate_allocator(body: kopf.Body, warnings: list[str], **kwargs: Any) -> None:
+    async def validate_allocator(body: kopf.Body, warnings: list[str], **kwargs: Any) -> str:
         new, before = plain(body) or {}, _old(kwargs)
         meta = new.get("metadata") or {}
         if meta.get("deletionTimestamp") or _metadata_only(before, new):
-            return
+            return "allowed"
         has_collector = await _has_collector(ctx, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         verdict = review(new, await ctx.build_options(), old=before, has_collector=has_collector)
         warnings.extend(verdict.warnings)
         if verdict.errors:
+            log.info("refused %s: %s", verdict.errors[0].obj, "; ".join(str(e) for e in verdict.errors))
             raise refusal(verdict.errors)
+        return "allowed"
 
     server_version: list[tuple[int, int]] = []  # asked once: it decides native sidecars
 
-    @kopf.on.mutate(
-        "",
-        "v1",
-        "pods",
-        id=names.MUTATE_POD,
-        operations=["CREATE"],
-        ignore_failures=True,  # never a failed pod: without an answer, the pod is created without a sidecar
-        registry=registry,
-    )
-    async def inject_sidecar(body: kopf.Body, patch: kopf.Patch, warnings: list[str], **_: Any) -> None:
+    async def inject_sidecar(body: kopf.Body, patch: kopf.Patch, warnings: list[str], **_: Any) -> str:
         pod = plain(body) or {}
         kube = ctx.client()
         ns_name = str((pod.get("metadata") or {}).get("namespace") or "")
@@ -187,7 +160,8 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, server: Any | None =
             choice = sidecar.choose(pod, namespace, [])
             if choice.opt_out and sidecar.has_sidecar(pod):
                 patch.fns.append(_replace_body(sidecar.remove(pod)))
-            return
+                return "removed"
+            return "not-injected"
         collection = f"/apis/{GROUP}/v1beta1/namespaces/{wanted.namespace}/opentelemetrycollectors"
         if wanted.name is None:
             candidates = await kube.list(collection, "")
@@ -199,7 +173,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, server: Any | None =
             warnings.append(choice.warning)
             log.info("no sidecar: %s", choice.warning)
         if choice.collector is None:
-            return
+            return "not-injected"
         options = await ctx.build_options()
         verdict = review(choice.collector, options)
         if not verdict.allowed:
@@ -209,7 +183,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, server: Any | None =
             )
             warnings.append(text)
             log.info("no sidecar: %s", text)
-            return
+            return "not-injected"
         if not server_version:
             server_version.append(await _server_version(kube))
         injected = sidecar.inject(
@@ -220,7 +194,45 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, server: Any | None =
             native=sidecar.native_sidecars(server_version[0]),
         )
         patch.fns.append(_replace_body(injected))
+        return "injected"
 
+    def counted(webhook: str, handler: Any) -> Any:
+        """`handler` (returning its result's name), timed and counted in the operator's metrics."""
+
+        async def answer(**kwargs: Any) -> None:
+            result = "error"
+            started = time.perf_counter()
+            try:
+                result = await handler(**kwargs)
+            except kopf.AdmissionError:
+                result = "refused"
+                raise
+            finally:
+                ctx.metrics.admissions.labels(webhook, result).inc()
+                ctx.metrics.admission_duration.labels(webhook).observe(time.perf_counter() - started)
+
+        return answer
+
+    collectors = (GROUP, "v1beta1", "opentelemetrycollectors")
+    writes: list[Literal["CREATE", "UPDATE"]] = ["CREATE", "UPDATE"]
+    kopf.on.validate(*collectors, id=names.VALIDATE_COLLECTOR, operations=writes, registry=registry)(
+        counted(names.VALIDATE_COLLECTOR, validate_collector)
+    )
+    kopf.on.mutate(*collectors, id=names.MUTATE_COLLECTOR, operations=writes, registry=registry)(
+        counted(names.MUTATE_COLLECTOR, default_collector)
+    )
+    kopf.on.validate(
+        GROUP, "v1alpha1", "targetallocators", id=names.VALIDATE_ALLOCATOR, operations=writes, registry=registry
+    )(counted(names.VALIDATE_ALLOCATOR, validate_allocator))
+    kopf.on.mutate(
+        "",
+        "v1",
+        "pods",
+        id=names.MUTATE_POD,
+        operations=["CREATE"],
+        ignore_failures=True,  # never a failed pod: without an answer, the pod is created without a sidecar
+        registry=registry,
+    )(counted(names.MUTATE_POD, inject_sidecar))
     return registry
 
 

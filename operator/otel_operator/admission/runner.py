@@ -19,6 +19,7 @@ import kopf
 
 from otel_operator.admission import names
 from otel_operator.manifests import BuildOptions
+from otel_operator.reconcile.metrics import OperatorMetrics
 
 log = logging.getLogger("otel_operator.admission")
 
@@ -68,8 +69,10 @@ async def serve_admission(
     namespaces: Sequence[str],
     stop: asyncio.Event,
     ready: asyncio.Event | None = None,
+    metrics: OperatorMetrics | None = None,
 ) -> None:
-    """Until `stop` is set: keep the certificate (unless cert-manager does) and answer admission reviews."""
+    """Until `stop` is set: keep the certificate (unless cert-manager does) and answer admission reviews, counted in
+    `metrics` (the operator's, served on --metrics-addr)."""
     from otel_operator.admission import serving
     from otel_operator.admission.handlers import register, register_namespace_label
     from otel_operator.reconcile.handlers import Context
@@ -110,7 +113,7 @@ async def serve_admission(
             pkeyfile=webhooks.key_file(),
             file_check_interval=10,  # a renewed certificate is served within seconds
         )
-        ctx = Context(build_options, kubeconfig=kubeconfig)
+        ctx = Context(build_options, kubeconfig=kubeconfig, metrics=metrics or OperatorMetrics())
         registry = register(kopf.OperatorRegistry(), ctx, server)
         register_login(registry, kubeconfig)
         if not namespaces:  # a watch of namespaces is cluster-wide: for cluster-wide operators only

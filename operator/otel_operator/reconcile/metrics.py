@@ -1,5 +1,5 @@
 """The operator's own metrics, served on `--metrics-addr` (`/metrics`): what it reconciled, how it went, how long it
-took, what it wrote, and whether this replica leads."""
+took, what it wrote, whether this replica leads, and the admission reviews it answered."""
 
 from __future__ import annotations
 
@@ -37,6 +37,20 @@ class OperatorMetrics:
             registry=r,
         )
         self.leader = Gauge("otel_operator_leader", "1 while this replica reconciles (holds the Lease).", registry=r)
+        self.admissions = Counter(
+            "otel_operator_admission_reviews",
+            "Admission reviews answered, by webhook (its path) and result (allowed, refused, defaulted, injected, "
+            "not-injected, error).",
+            ["webhook", "result"],
+            registry=r,
+        )
+        self.admission_duration = Histogram(
+            "otel_operator_admission_duration_seconds",
+            "Seconds per admission review, by webhook: the API server waits this long (timeoutSeconds 5).",
+            ["webhook"],
+            buckets=BUCKETS,
+            registry=r,
+        )
 
     @contextmanager
     def timed(self, kind: str) -> Iterator[None]:

@@ -88,6 +88,7 @@ async def run_operator(
                 kubeconfig=opts.kubeconfig,
                 namespaces=opts.namespaces,
                 stop=admission_stop,
+                metrics=ctx.metrics,
             ),
             name="admission",
         )
