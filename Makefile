@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv with the package and its dev tools
 
-controlplane: ## find or build kube-apiserver, etcd, kube-controller-manager (cached in ~/.cache/otel-operator)
+controlplane: ## find or build kube-apiserver, etcd, kube-controller-manager and kubectl (cached in ~/.cache/otel-operator)
 	$(PYTHON) hack/localcluster.py build
 
 oracles: ## find or build Prometheus v3 with Kubernetes SD, the discovery tests' oracle (cached too)

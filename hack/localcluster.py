@@ -3,7 +3,7 @@
 
 Standard library only, so it runs before any virtualenv exists (CI's first step builds with it).
 
-  python3 hack/localcluster.py build            find or build the binaries, print their folder
+  python3 hack/localcluster.py build            find or build the binaries (kubectl too), print their folder
   python3 hack/localcluster.py up [--dir D]     start them on free ports, write D/kubeconfig
   python3 hack/localcluster.py down [--dir D]   stop what `up` started (by PID) and remove its data
 
@@ -12,6 +12,9 @@ Where the binaries come from, first match wins:
   2. the cache, $OTEL_OPERATOR_CACHE or ~/.cache/otel-operator, keyed by Kubernetes version;
   3. route 1: build KUBE_VERSION with Go from the module proxy (a throwaway module in the cache);
   4. route 2: Kubernetes 1.20 from Debian's source package, when route 1 fails.
+
+kubectl, of the same version, lives beside them (`kubectl_path()`). `build` adds it to a cache that lacks it
+without touching the control-plane binaries; `up` never builds it, so starting a cluster stays fast.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -38,7 +42,19 @@ KUBE_VERSION = "v1.34.4"
 DEBIAN_KUBE_VERSION = "v1.20.2"
 TOKEN = "otel-operator-local-admin-token"
 SERVICE_CIDR = "10.0.0.0/24"
-BINARIES = ("kube-apiserver", "kube-controller-manager", "etcd")
+BINARIES = ("kube-apiserver", "kube-controller-manager", "etcd")  # the control plane: these make a cache usable
+KUBECTL = "kubectl"
+# binary → (what `go build` builds, what tools.go imports so `go mod tidy` requires its dependencies: None when the
+# package is the throwaway module's own)
+PROXY_PACKAGES: dict[str, tuple[str, str | None]] = {
+    "kube-apiserver": ("k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver/app"),
+    "kube-controller-manager": (
+        "k8s.io/kubernetes/cmd/kube-controller-manager",
+        "k8s.io/kubernetes/cmd/kube-controller-manager/app",
+    ),
+    "etcd": ("./cmd/etcd", None),
+    KUBECTL: ("k8s.io/kubernetes/cmd/kubectl", "k8s.io/kubernetes/cmd/kubectl"),  # a thin main over k8s.io/kubectl
+}
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / ".cluster"
 
 
@@ -63,7 +79,16 @@ def binaries_complete(folder: Path, need: tuple[str, ...] = BINARIES) -> bool:
     return all(os.access(folder / b, os.X_OK) for b in need)
 
 
-def find_binaries(build: bool = True) -> Path:
+def missing_binaries(folder: Path, want: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(b for b in want if not os.access(folder / b, os.X_OK))
+
+
+def cache_bin(version: str) -> Path:
+    return cache_root() / f"k8s-{version}" / "bin"
+
+
+def cached_binaries() -> Path | None:
+    """The folder `up` would run the control plane from, without building anything (None: nothing usable yet)."""
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     if assets:
         folder = Path(assets)
@@ -71,16 +96,45 @@ def find_binaries(build: bool = True) -> Path:
             raise SystemExit(f"KUBEBUILDER_ASSETS={assets} lacks kube-apiserver or etcd")
         return folder
     for version in (KUBE_VERSION, DEBIAN_KUBE_VERSION):
-        folder = cache_root() / f"k8s-{version}" / "bin"
-        if binaries_complete(folder):
-            return folder
+        if binaries_complete(cache_bin(version)):
+            return cache_bin(version)
+    return None
+
+
+def kubectl_path() -> Path | None:
+    """The kubectl beside the control plane's binaries, so of their Kubernetes version (None: not built yet; `python3
+    hack/localcluster.py build` builds it)."""
+    folder = cached_binaries()
+    return folder / KUBECTL if folder is not None and not missing_binaries(folder, (KUBECTL,)) else None
+
+
+def find_binaries(build: bool = True, kubectl: bool = False) -> Path:
+    """The control plane's folder, built when no cache is usable; `kubectl` also builds kubectl into it if missing."""
+    want = (*BINARIES, KUBECTL) if kubectl else BINARIES
+    folder = cached_binaries()
+    if folder is not None:
+        if kubectl and missing_binaries(folder, (KUBECTL,)):
+            add_kubectl(folder)
+        return folder
     if not build:
         raise SystemExit("no control-plane binaries cached; run `python3 hack/localcluster.py build`")
     try:
-        return build_from_module_proxy(KUBE_VERSION)
+        return build_from_module_proxy(KUBE_VERSION, want)
     except (subprocess.CalledProcessError, OSError) as err:
+        if not missing_binaries(cache_bin(KUBE_VERSION), BINARIES):
+            raise  # the control plane is built; only kubectl failed, which route 2 would not mend
         log(f"route 1 (Go module proxy, {KUBE_VERSION}) failed: {err}; trying Debian's {DEBIAN_KUBE_VERSION}")
-        return build_from_debian_source()
+        return build_from_debian_source(want)
+
+
+def add_kubectl(folder: Path) -> None:
+    """Build kubectl alone into a cache made without it, by the route that made the cache (same version)."""
+    if folder == cache_bin(KUBE_VERSION):
+        build_from_module_proxy(KUBE_VERSION, (KUBECTL,))
+    elif folder == cache_bin(DEBIAN_KUBE_VERSION):
+        build_from_debian_source((KUBECTL,))
+    else:  # someone else's folder ($KUBEBUILDER_ASSETS): not ours to add to
+        log(f"{folder} has no kubectl; put one of {binary_version(folder)} there to use it")
 
 
 def go_env() -> dict[str, str]:
@@ -158,13 +212,34 @@ def staging_replacements(kube_mod: str, version: str) -> list[str]:
     return [f"replace {n} => {n} {staging_version}" for n in sorted(set(names))]
 
 
-def build_from_module_proxy(version: str) -> Path:
+def tools_go(names: tuple[str, ...]) -> str:
+    """tools.go of the throwaway module: imports only what `names` need, so building kubectl alone does not make
+    `go mod tidy` fetch etcd's or the control plane's dependencies."""
+    imports = sorted({imp for n in names if (imp := PROXY_PACKAGES[n][1]) is not None})
+    body = "".join(f'\t_ "{imp}"\n' for imp in imports)
+    return f"//go:build tools\n\npackage tools\n\nimport (\n{body})\n"
+
+
+def kube_ldflags(version: str) -> str:
+    # what Kubernetes' hack/lib/version.sh stamps: kubectl reports component-base's, client-go puts its own in the
+    # User-Agent
+    minor = version.split(".")[1]
+    stamps = {"gitVersion": version, "gitMajor": "1", "gitMinor": minor, "gitTreeState": "clean"}
+    pkgs = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+    return "-s -w" + "".join(f" -X {pkg}.{key}={val}" for pkg in pkgs for key, val in stamps.items())
+
+
+def build_from_module_proxy(version: str, names: tuple[str, ...] = (*BINARIES, KUBECTL)) -> Path:
+    """Build those of `names` that the version's cache lacks; the ones there stay as they are."""
     root = cache_root() / f"k8s-{version}"
     work, out = root / "src", root / "bin"
+    names = missing_binaries(out, names)
+    if not names:
+        return out
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     env = go_env()
-    log(f"building Kubernetes {version} from the Go module proxy in {work} (a few minutes, once)")
+    log(f"building {', '.join(names)} {version} from the Go module proxy in {work} (a few minutes, once)")
     meta = subprocess.run(
         ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
         cwd=work if (work / "go.mod").exists() else tempfile.gettempdir(),
@@ -177,30 +252,18 @@ def build_from_module_proxy(version: str) -> Path:
     lines = ["module localcluster", "", "go 1.24", "", f"require k8s.io/kubernetes {version}", ""]
     lines += staging_replacements(kube_mod, version)
     (work / "go.mod").write_text("\n".join(lines) + "\n")
-    etcd_main = work / "cmd" / "etcd" / "main.go"
-    etcd_main.parent.mkdir(parents=True, exist_ok=True)
-    etcd_main.write_text(
-        'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\n'
-        "func main() { etcdmain.Main(os.Args) }\n"
-    )
-    (work / "tools.go").write_text(
-        "//go:build tools\n\npackage tools\n\nimport (\n"
-        '\t_ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n'
-        '\t_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"\n)\n'
-    )
+    if "etcd" in names:
+        etcd_main = work / "cmd" / "etcd" / "main.go"
+        etcd_main.parent.mkdir(parents=True, exist_ok=True)
+        etcd_main.write_text(
+            'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\n'
+            "func main() { etcdmain.Main(os.Args) }\n"
+        )
+    (work / "tools.go").write_text(tools_go(names))
     run(["go", "mod", "tidy"], cwd=work, env=env)
-    minor = version.split(".")[1]
-    ldflags = (
-        "-s -w"
-        f" -X k8s.io/component-base/version.gitVersion={version}"
-        f" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor={minor}"
-        " -X k8s.io/component-base/version.gitTreeState=clean"
-    )
-    for name, pkg in (
-        ("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver"),
-        ("kube-controller-manager", "k8s.io/kubernetes/cmd/kube-controller-manager"),
-        ("etcd", "./cmd/etcd"),
-    ):
+    ldflags = kube_ldflags(version)
+    for name in names:  # each lands (renamed into place) on its own: a failure later keeps the ones built
+        pkg = PROXY_PACKAGES[name][0]
         tmp = out / f".{name}.tmp"
         run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), pkg], cwd=work, env=env)
         tmp.rename(out / name)
@@ -208,10 +271,14 @@ def build_from_module_proxy(version: str) -> Path:
     return out
 
 
-def build_from_debian_source() -> Path:
-    """Route 2: Debian 12's `kubernetes` source package (1.20.2), built with Debian's Go 1.19."""
+def build_from_debian_source(names: tuple[str, ...] = (*BINARIES, KUBECTL)) -> Path:
+    """Route 2: Debian 12's `kubernetes` source package (1.20.2), built with Debian's Go 1.19 (those of `names` the
+    cache lacks; etcd is Debian's etcd-server)."""
     root = cache_root() / f"k8s-{DEBIAN_KUBE_VERSION}"
     out, work = root / "bin", root / "src"
+    names = missing_binaries(out, names)
+    if not names:
+        return out
     out.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         raise SystemExit("route 2 needs apt-get (run as root) or a KUBEBUILDER_ASSETS folder")
@@ -263,17 +330,20 @@ def build_from_debian_source() -> Path:
         PATH=f"{go119}:{os.environ['PATH']}",
         GOFLAGS="",
     )
-    run(
-        ["make", "WHAT=cmd/kube-apiserver cmd/kube-controller-manager"],
-        cwd=gopath / "src" / "k8s.io" / "kubernetes",
-        env=env,
-    )
-    built = tree / "_output" / "local" / "bin" / "linux" / "amd64"
-    if not built.exists():
-        built = next(tree.glob("_output/**/kube-apiserver")).parent
-    for name in ("kube-apiserver", "kube-controller-manager"):
-        shutil.copy2(built / name, out / name)
-    shutil.copy2(shutil.which("etcd") or "/usr/bin/etcd", out / "etcd")
+    made = [n for n in names if n != "etcd"]
+    if made:
+        run(
+            ["make", "WHAT=" + " ".join(f"cmd/{n}" for n in made)],
+            cwd=gopath / "src" / "k8s.io" / "kubernetes",
+            env=env,
+        )
+        built = tree / "_output" / "local" / "bin" / "linux" / "amd64"
+        if not built.exists():
+            built = next(tree.glob(f"_output/**/{made[0]}")).parent
+        for name in made:
+            shutil.copy2(built / name, out / name)
+    if "etcd" in names:
+        shutil.copy2(shutil.which("etcd") or "/usr/bin/etcd", out / "etcd")
     shutil.rmtree(work, ignore_errors=True)
     return out
 
@@ -339,7 +409,8 @@ def binary_version(bindir: Path) -> str:
 def up(folder: Path, controller_manager: bool = True) -> Cluster:
     existing = Cluster.load(folder)
     if existing and all(pid_alive(p) for p in existing.pids.values()):
-        log(f"already running: {existing.server} (KUBECONFIG={existing.kubeconfig})")
+        log(f"already running: {existing.server}")
+        print(shell_hint(existing.kubeconfig), file=sys.stderr, flush=True)
         return existing
     bindir = find_binaries()
     folder.mkdir(parents=True, exist_ok=True)
@@ -443,8 +514,20 @@ def up(folder: Path, controller_manager: bool = True) -> Cluster:
     except BaseException:
         down(folder)
         raise
-    log(f"Kubernetes {cluster.version} up at {cluster.server}; export KUBECONFIG={cluster.kubeconfig}")
+    log(f"Kubernetes {cluster.version} up at {cluster.server}")
+    print(shell_hint(cluster.kubeconfig), file=sys.stderr, flush=True)
     return cluster
+
+
+def shell_hint(kubeconfig: str, kubectl: Path | None = None) -> str:
+    """Lines to paste into a shell to use the cluster (no log prefix, so they paste as they are)."""
+    kubectl = kubectl or kubectl_path()
+    lines = [f"export KUBECONFIG={shlex.quote(kubeconfig)}"]
+    if kubectl is None:
+        lines.append("# no kubectl of this version yet: python3 hack/localcluster.py build")
+    else:
+        lines.append(f"alias kubectl={shlex.quote(str(kubectl))}")
+    return "\n".join(lines)
 
 
 def wait_etcd(port: int, proc: subprocess.Popen[bytes], logfile: Path, timeout: float = 30) -> None:
@@ -519,18 +602,18 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--no-controller-manager", action="store_true")
     args = parser.parse_args(argv)
     if args.cmd == "build":
-        print(find_binaries())
+        print(find_binaries(kubectl=True))
     elif args.cmd == "up":
         cluster = up(args.dir.resolve(), controller_manager=not args.no_controller_manager)
         print(cluster.kubeconfig)
     elif args.cmd == "down":
         down(args.dir.resolve())
     else:
-        cluster = Cluster.load(args.dir.resolve())
-        if cluster is None or not all(pid_alive(p) for p in cluster.pids.values()):
+        state = Cluster.load(args.dir.resolve())
+        if state is None or not all(pid_alive(p) for p in state.pids.values()):
             print("down")
             return 1
-        print(json.dumps(asdict(cluster), indent=2))
+        print(json.dumps(asdict(state), indent=2))
     return 0
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
+import localcluster
 from otel_operator.reconcile.runner import OperatorOptions, run_operator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,3 +156,26 @@ def operator(kubeconfig: str, crds: list[str]) -> Iterator[None]:
     stop.set()
     thread.join(30)
     assert not errors, f"operator failed: {errors!r}"
+
+
+Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
+    """`kubectl(*args, stdin=None, check=True)`: the cached kubectl with the test kubeconfig, its own discovery cache
+    and no user preferences (kuberc); fails the test, with kubectl's stderr, when it exits non-zero and `check`."""
+    path = localcluster.kubectl_path()
+    if path is None:
+        pytest.fail("no kubectl beside the control-plane binaries: run `make controlplane` (make test does)")
+    cache_dir = tmp_path_factory.mktemp("kubectl-cache")
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"} | {"KUBERC": "off"}
+
+    def run(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = [str(path), f"--kubeconfig={kubeconfig}", f"--cache-dir={cache_dir}", *args]
+        done = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env, timeout=120, check=False)
+        if check and done.returncode != 0:
+            pytest.fail(f"kubectl {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
+        return done
+
+    return run

@@ -26,7 +26,7 @@ from otel_operator.admission.runner import WebhookOptions, serve_admission
 from otel_operator.manifests import BuildOptions
 from otel_operator.reconcile.metrics import OperatorMetrics
 
-from .conftest import ensure_namespace, wait_for
+from .conftest import Kubectl, ensure_namespace, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -408,3 +408,23 @@ async def test_reviews_are_counted_in_the_operators_metrics(admitting: client.Cu
     for line in (refused, injected, defaulted):
         assert line in text, text
     assert f'otel_operator_admission_duration_seconds_count{{webhook="{names.MUTATE_POD}"}}' in text
+
+
+def test_kubectl_apply_of_a_bad_collector_prints_the_review(
+    admitting: client.CustomObjectsApi, kubectl: Kubectl
+) -> None:
+    """What a user sees: kubectl exits non-zero and prints the webhook's refusal, naming object, field and fix;
+    a good collector's warnings are printed as `Warning:` lines."""
+    bad = collector("kubectl-bad", mode="deployment", targetAllocator={"enabled": True})
+    done = kubectl("apply", "-n", NS, "-f", "-", stdin=json.dumps(bad), check=False)
+    assert done.returncode == 1
+    assert (
+        f'admission webhook "{names.COLLECTOR_VALIDATING_WEBHOOK}" denied the request: OpenTelemetryCollector '
+        f"{NS}/kubectl-bad: spec.mode: the OpenTelemetry Collector mode is set to deployment" in done.stderr
+    )
+    # (kubectl apply drops null values, so the null-components warning cannot be shown this way: another one)
+    good = collector("kubectl-good", targetAllocator={"prometheusCR": {"enabled": True}})
+    done = kubectl("apply", "-n", NS, "-f", "-", stdin=json.dumps(good))
+    assert "opentelemetrycollector.opentelemetry.io/kubectl-good created" in done.stdout
+    assert "Warning: " in done.stderr
+    assert "prometheusCR is enabled but the target allocator is not" in done.stderr

@@ -207,6 +207,9 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, server: Any | None =
             except kopf.AdmissionError:
                 result = "refused"
                 raise
+            except Exception:  # kopf's own log of it is filtered with the refusals (admission.runner): say it here
+                log.exception("the %s webhook failed", webhook)
+                raise
             finally:
                 ctx.metrics.admissions.labels(webhook, result).inc()
                 ctx.metrics.admission_duration.labels(webhook).observe(time.perf_counter() - started)

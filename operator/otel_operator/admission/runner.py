@@ -24,6 +24,18 @@ from otel_operator.reconcile.metrics import OperatorMetrics
 log = logging.getLogger("otel_operator.admission")
 
 
+class _QuietRefusals(logging.Filter):
+    """kopf logs every refused review as an ERROR ("Webhook '...' failed permanently: ..."): a refusal is the webhook
+    doing its job, and the handler logs it at INFO already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        return not (text.startswith("Webhook '") and "failed permanently" in text)
+
+
+logging.getLogger("kopf.objects").addFilter(_QuietRefusals())
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookOptions:
     """Where and how the admission webhooks are served (`otel-operator run --webhooks`)."""
