@@ -304,6 +304,11 @@ async def test_install_run_as_service_account_uninstall(admin: Kube, own_kubecon
             return await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/healthz") == 200
 
         await wait_for(healthy, within=15, what="the liveness endpoint")
+
+        async def ready() -> bool:  # the readiness probe: the webhooks accept connections
+            return await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/readyz") == 200
+
+        await wait_for(ready, within=30, what="the readiness endpoint")
         await ensure_ns(admin, ns)
         await wait_for(lambda: _refuses_a_bad_collector(admin, ns), within=60, what="the webhooks to answer")
         for obj in guide_objects(ns):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -69,9 +71,17 @@ async def test_a_crashed_leader_is_replaced_when_its_lease_expires(kube: Kube) -
 
 
 @contextlib.contextmanager
-def operator_replica(kubeconfig: str) -> Iterator[tuple[threading.Event, threading.Event]]:
+def operator_replica(
+    kubeconfig: str, health_port: int | None = None
+) -> Iterator[tuple[threading.Event, threading.Event]]:
     stop, ready = threading.Event(), threading.Event()
-    opts = OperatorOptions(kubeconfig=kubeconfig, namespaces=(NS,), leader_election=True, leader_election_namespace=NS)
+    opts = OperatorOptions(
+        kubeconfig=kubeconfig,
+        namespaces=(NS,),
+        leader_election=True,
+        leader_election_namespace=NS,
+        liveness=f"http://127.0.0.1:{health_port}/healthz" if health_port else None,
+    )
     thread = threading.Thread(target=lambda: asyncio.run(run_operator(opts, stop_flag=stop, ready_flag=ready)))
     thread.start()
     try:
@@ -79,6 +89,20 @@ def operator_replica(kubeconfig: str) -> Iterator[tuple[threading.Event, threadi
     finally:
         stop.set()
         thread.join(30)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def status_of(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status) == 200
+    except OSError:
+        return False
 
 
 async def test_only_the_leading_operator_reconciles(api: ApiClient, kube: Kube, kubeconfig: str, crds: Any) -> None:
@@ -97,7 +121,12 @@ async def test_only_the_leading_operator_reconciles(api: ApiClient, kube: Kube, 
 
     with operator_replica(kubeconfig) as (first_stop, first_ready):
         await wait_for(lambda: asyncio.sleep(0, first_ready.is_set()), what="the first replica leads")
-        with operator_replica(kubeconfig) as (_, second_ready):
+        standby = free_port()
+        with operator_replica(kubeconfig, standby) as (_, second_ready):
+            # the standby replica is alive and ready (its probes do not depend on the Lease): the kubelet keeps it
+            for path in ("/healthz", "/readyz"):
+                url = f"http://127.0.0.1:{standby}{path}"
+                await wait_for(lambda u=url: asyncio.to_thread(status_of, u), what=f"the standby replica{path}")
             await custom.create_namespaced_custom_object(
                 "opentelemetry.io", "v1beta1", NS, "opentelemetrycollectors", collector
             )

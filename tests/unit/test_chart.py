@@ -144,8 +144,9 @@ def test_default_render() -> None:
         "--webhook-configuration=otel-operator",
         "--webhook-cert-dir=/tmp/k8s-webhook-server/serving-certs",
     ]
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    # alive while the process runs; ready once the webhooks accept connections (leader or not)
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert container["ports"] == [
         {"name": "health", "containerPort": 8081, "protocol": "TCP"},
         {"name": "metrics", "containerPort": 8080, "protocol": "TCP"},

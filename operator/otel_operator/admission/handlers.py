@@ -140,7 +140,11 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, server: Any | None =
         meta = new.get("metadata") or {}
         if meta.get("deletionTimestamp") or _metadata_only(before, new):
             return "allowed"
-        has_collector = await _has_collector(ctx, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        owned = any(r.get("kind") == "OpenTelemetryCollector" for r in meta.get("ownerReferences") or [])
+        # a collector's embedded allocator (the operator's own write): its collector is its owner
+        has_collector = (
+            True if owned else await _has_collector(ctx, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        )
         verdict = review(new, await ctx.build_options(), old=before, has_collector=has_collector)
         warnings.extend(verdict.warnings)
         if verdict.errors:
@@ -151,9 +155,25 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, server: Any | None =
     server_version: list[tuple[int, int]] = []  # asked once: it decides native sidecars
 
     async def inject_sidecar(body: kopf.Body, patch: kopf.Patch, warnings: list[str], **_: Any) -> str:
+        """Never refuses: whatever goes wrong (an API error, a collector that cannot be built), the pod is created
+        as it is, with a warning; kopf would answer "denied" (code 500) to any exception."""
         pod = plain(body) or {}
+        try:
+            return await _inject(pod, patch, warnings)
+        except Exception as err:
+            meta = pod.get("metadata") or {}
+            who = f"{meta.get('namespace') or ''}/{meta.get('name') or meta.get('generateName', '') + '*'}"
+            log.exception("could not decide the sidecar of pod %s", who)
+            warnings.append(f"pod {who} is created without a sidecar: the operator could not decide it ({err})")
+            patch.clear()
+            return "error"
+
+    async def _inject(pod: dict[str, Any], patch: kopf.Patch, warnings: list[str]) -> str:
         kube = ctx.client()
         ns_name = str((pod.get("metadata") or {}).get("namespace") or "")
+        if not ns_name:  # API servers since 1.22 fill it in before admission; an older one: nothing to look up
+            warnings.append("a pod without metadata.namespace at admission is created without a sidecar")
+            return "not-injected"
         namespace = await kube.get(f"/api/v1/namespaces/{ns_name}") or {"metadata": {"name": ns_name}}
         wanted = sidecar.target(pod, namespace)
         if wanted is None or sidecar.has_sidecar(pod):

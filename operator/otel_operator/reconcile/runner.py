@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from otel_operator.manifests import DEFAULT_ALLOCATOR_IMAGE, DEFAULT_COLLECTOR_I
 from otel_operator.manifests.featuregates import DEFAULT_ENABLED
 from otel_operator.manifests.labels import DEFAULT_ANNOTATION_FILTERS
 from otel_operator.reconcile.handlers import Context, register
+from otel_operator.reconcile.health import accepts, serve_health
 from otel_operator.reconcile.kube import Kube
 from otel_operator.reconcile.leader import LeaderElector
 from otel_operator.reconcile.login import api_client, register_login
@@ -79,7 +81,16 @@ async def run_operator(
     registry = register(kopf.OperatorRegistry(), ctx)
     register_login(registry, opts.kubeconfig)
     metrics_server = await serve_metrics(ctx.metrics, opts.metrics_addr) if opts.metrics_addr else None
-    admission_stop = asyncio.Event()
+    stop = asyncio.Event()  # both kopf operators stop on it: the caller's flag, a signal, or one of them ending
+    reconciling, admitting = asyncio.Event(), asyncio.Event()  # kopf's ready flags
+    health = (
+        await serve_health(opts.liveness, lambda: not stop.is_set(), _ready(opts, admitting)) if opts.liveness else None
+    )
+    helpers = [
+        asyncio.create_task(_set_when(stop_flag, stop), name="stop-flag"),
+        asyncio.create_task(_relay(reconciling, ready_flag), name="ready-flag"),
+        asyncio.create_task(_take_signals(stop, (admitting, reconciling)), name="signals"),
+    ]
     admission = (
         asyncio.create_task(
             serve_admission(
@@ -87,7 +98,8 @@ async def run_operator(
                 build_options(opts),
                 kubeconfig=opts.kubeconfig,
                 namespaces=opts.namespaces,
-                stop=admission_stop,
+                stop=stop,
+                ready=admitting,
                 metrics=ctx.metrics,
             ),
             name="admission",
@@ -95,25 +107,71 @@ async def run_operator(
         if opts.webhooks is not None
         else None
     )
-    main = asyncio.create_task(_run(opts, ctx, registry, stop_flag, ready_flag), name="reconcile")
+    main = asyncio.create_task(_run(opts, ctx, registry, stop, reconciling), name="reconcile")
     try:
         await asyncio.wait({main, *([admission] if admission else [])}, return_when=asyncio.FIRST_COMPLETED)
-        if admission is not None and admission.done() and not main.done():
-            # no webhooks (no certificate, port taken): the process fails, so that the pod restarts and says why
-            main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await main
-            admission.result()
-            raise RuntimeError("the admission webhook server stopped")
+        failed = admission is not None and admission.done() and not stop.is_set()
+        stop.set()  # whichever ended, the other stops gracefully (the reconciler releases its Lease)
         await main
-    finally:
-        ctx.metrics.leader.set(0)
         if admission is not None:
-            admission_stop.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await admission
+            await admission  # its error (no certificate, port taken) is the process's: the pod restarts, saying why
+            if failed:
+                raise RuntimeError("the admission webhook server stopped")
+    finally:
+        stop.set()
+        ctx.metrics.leader.set(0)
+        for task in (*helpers, *([admission] if admission else []), main):
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if health is not None:
+            await health.cleanup()
         if metrics_server is not None:
             await metrics_server.cleanup()
+
+
+def _ready(opts: OperatorOptions, admitting: asyncio.Event) -> Callable[[], Awaitable[bool]]:
+    """Readiness: with webhooks, once their server accepts connections; without, at once."""
+
+    async def ready() -> bool:
+        hooks = opts.webhooks
+        if hooks is None:
+            return True
+        host = "127.0.0.1" if hooks.addr in (None, "", "0.0.0.0", "::") else hooks.addr
+        return admitting.is_set() and await accepts(host, hooks.port)
+
+    return ready
+
+
+async def _set_when(flag: asyncio.Event | threading.Event | None, event: asyncio.Event) -> None:
+    await _wait(flag)
+    event.set()
+
+
+async def _relay(event: asyncio.Event, flag: asyncio.Event | threading.Event | None) -> None:
+    await event.wait()
+    if flag is not None:
+        flag.set()
+
+
+async def _take_signals(stop: asyncio.Event, started: tuple[asyncio.Event, ...]) -> None:
+    """SIGINT/SIGTERM stop both kopf operators. Each kopf operator installs its own handlers when it starts (the
+    last one wins, stopping only itself), so ours are installed again after each start."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # no signals outside the main thread (tests run the operator in a thread)
+    loop = asyncio.get_running_loop()
+    pending = set(started)
+    while pending:
+        waits = {asyncio.create_task(e.wait()): e for e in pending}
+        done, rest = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in rest:
+            task.cancel()
+        pending -= {waits[t] for t in done}
+        await asyncio.sleep(0.1)  # kopf adds its handlers just after it says it is ready
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
 
 
 async def _run(
@@ -131,7 +189,6 @@ async def _run(
             namespaces=list(opts.namespaces),
             standalone=opts.peering is None,
             peering_name=opts.peering,
-            liveness_endpoint=opts.liveness,
             stop_flag=stop,
             ready_flag=ready_flag,
         )
