@@ -495,7 +495,7 @@ def _add_webhook_flags(run: argparse.ArgumentParser) -> None:
     )
     hooks.add_argument("--webhooks", action="store_true", help="serve the admission webhooks")
     hooks.add_argument("--webhook-port", type=int, default=names.DEFAULT_PORT, metavar="PORT", help="HTTPS port")
-    hooks.add_argument("--webhook-addr", default="0.0.0.0", metavar="ADDR", help="address to listen on")
+    hooks.add_argument("--webhook-addr", metavar="ADDR", help="address to listen on (default: every interface)")
     hooks.add_argument(
         "--webhook-host",
         metavar="HOST",

@@ -188,8 +188,9 @@ async def test_collectors_and_allocators_reach_their_webhooks(
 
 async def test_only_spec_changes_reach_the_collector_webhooks(api: ApiClient, crds: list[str]) -> None:
     """An UPDATE that leaves the spec alone (a label here; kopf's annotations, a finalizer removed by hand) is not
-    sent, so a stopped operator cannot block it; one that changes the spec is. The collector exists before the
-    configurations (they would refuse its creation) and is unmanaged, so a running operator leaves it alone."""
+    sent, so a stopped operator cannot block it; one that changes the spec, or the target-allocator label, is. The
+    collector exists before the configurations (they would refuse its creation) and is unmanaged, so a running
+    operator leaves it alone."""
     custom = client.CustomObjectsApi(api)
     group, version, plural, name = "opentelemetry.io", "v1beta1", "opentelemetrycollectors", f"c-{RUN}"
     await ensure_namespace(api, PLAIN_NS)
@@ -224,6 +225,9 @@ async def test_only_spec_changes_reach_the_collector_webhooks(api: ApiClient, cr
         assert await called(patch({"metadata": {"labels": {"team": "a"}}})) is None
         assert await called(patch({"metadata": {"finalizers": ["example.com/x"]}})) is None
         assert await called(patch({"spec": {"replicas": 2}})) == names.COLLECTOR_MUTATING_WEBHOOK
+        # the link to a TargetAllocator changes what the collector is built with: reviewed like a spec change
+        link = {"metadata": {"labels": {names.ALLOCATOR_LINK_LABEL: "ta"}}}
+        assert await called(patch(link)) == names.COLLECTOR_MUTATING_WEBHOOK
     finally:
         for delete in (reg.delete_validating_webhook_configuration, reg.delete_mutating_webhook_configuration):
             try:

@@ -48,8 +48,18 @@ LACKS_INJECT_ANNOTATION: Final = (
 # failurePolicy Fail, a stopped operator would otherwise block every such write, even the removal of its own
 # finalizer from a collector being deleted. CEL's || is true when either side is, whatever the other's error (as
 # oldObject.spec's on CREATE, where oldObject is null).
+_LINK = names.ALLOCATOR_LINK_LABEL
+
+
+def _link_of(obj: str) -> str:
+    """CEL: the object's target-allocator label, "" when it has none."""
+    return f"(has({obj}.metadata.labels) && '{_LINK}' in {obj}.metadata.labels ? {obj}.metadata.labels['{_LINK}'] : '')"
+
+
+# ... or an UPDATE that changes the collector's link to a TargetAllocator (that label decides what it is built with)
 SPEC_CHANGED: Final = (
     "request.operation != 'UPDATE' || !has(object.spec) || !has(oldObject.spec) || object.spec != oldObject.spec"
+    f" || {_link_of('object')} != {_link_of('oldObject')}"
 )
 SPEC_CHANGED_CONDITION: Final[Mapping[str, str]] = {"name": "spec-changed", "expression": SPEC_CHANGED}
 

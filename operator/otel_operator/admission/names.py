@@ -36,6 +36,10 @@ INJECT_ANNOTATION: Final = "sidecar.opentelemetry.io/inject"
 # (value "true" while the annotation is set and not "false"); the namespace pod webhook selects on it.
 NAMESPACE_INJECT_LABEL: Final = "otel-operator.opentelemetry.io/sidecar-inject"
 
+# The label that links a collector to a TargetAllocator (manifests.labels.TARGET_ALLOCATOR_LABEL): an update of it alone
+# is reviewed, as it changes what the collector is built with.
+ALLOCATOR_LINK_LABEL: Final = "opentelemetry.io/target-allocator"
+
 # Short: a slow webhook holds up `kubectl apply` (the API server's maximum is 30).
 VALIDATING_TIMEOUT_SECONDS: Final = 5
 POD_TIMEOUT_SECONDS: Final = 5

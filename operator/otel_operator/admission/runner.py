@@ -41,7 +41,7 @@ class WebhookOptions:
     """Where and how the admission webhooks are served (`otel-operator run --webhooks`)."""
 
     port: int = names.DEFAULT_PORT
-    addr: str = "0.0.0.0"
+    addr: str | None = None  # None: every interface, IPv4 and IPv6
     host: str | None = None  # another name the API server calls us by (a URL clientConfig): a SAN, and kopf's URL
     namespace: str | None = None  # default: $POD_NAMESPACE, else "default"
     service: str = names.DEFAULT_SERVICE
@@ -132,7 +132,7 @@ async def serve_admission(
             register_namespace_label(registry, ctx)
         log.info(
             "serving admission webhooks on %s:%d (configurations %s)",
-            webhooks.addr,
+            webhooks.addr or "*",
             webhooks.port,
             webhooks.configuration,
         )

@@ -126,7 +126,12 @@ def test_each_webhook_routes_its_kind_to_its_handler(name: str) -> None:
             {
                 "name": "spec-changed",
                 "expression": "request.operation != 'UPDATE' || !has(object.spec) || !has(oldObject.spec)"
-                " || object.spec != oldObject.spec",
+                " || object.spec != oldObject.spec"
+                " || (has(object.metadata.labels) && 'opentelemetry.io/target-allocator' in object.metadata.labels"
+                " ? object.metadata.labels['opentelemetry.io/target-allocator'] : '')"
+                " != (has(oldObject.metadata.labels)"
+                " && 'opentelemetry.io/target-allocator' in oldObject.metadata.labels"
+                " ? oldObject.metadata.labels['opentelemetry.io/target-allocator'] : '')",
             }
         ]
         assert "reinvocationPolicy" not in hook
