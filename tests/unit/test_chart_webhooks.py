@@ -336,3 +336,25 @@ def test_schema_accepts_a_full_issuer_ref() -> None:
     cert = one(objects, "Certificate")
     assert cert["spec"]["issuerRef"] == {"kind": "ClusterIssuer", "name": "corp"}
     assert cert["spec"]["duration"] == "1h30m"
+
+
+def test_a_namespaced_operator_intercepts_only_its_namespaces() -> None:
+    objects = render("--set", "watchNamespaces={team-a,team-b}")
+    watched = {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}
+    hooks = [h for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+             for h in one(objects, kind)["webhooks"]]  # fmt: skip
+    assert len(hooks) == 5
+    for hook in hooks:
+        assert hook["namespaceSelector"]["matchExpressions"][-1] == watched, hook["name"]
+
+
+def test_watch_namespace_globs_need_an_explicit_selector() -> None:
+    done = helm("template", "r", str(CHART), "--set", "watchNamespaces={team-*}", check=False)
+    assert done.returncode != 0
+    assert 'watchNamespaces has the glob "team-*"' in done.stderr
+    assert "set admissionWebhooks.namespaceSelector" in done.stderr
+    objects = render(
+        "--set", "watchNamespaces={team-*}", "--set", "admissionWebhooks.namespaceSelector.matchLabels.team=x"
+    )
+    for hook in one(objects, "ValidatingWebhookConfiguration")["webhooks"]:
+        assert hook["namespaceSelector"]["matchLabels"] == {"team": "x"}

@@ -96,7 +96,24 @@ for labels the webhook itself requires (they win over the value's).
 {{- $excluded := list .root.Release.Namespace -}}
 {{- if ne .root.Release.Namespace "kube-system" }}{{ $excluded = append $excluded "kube-system" }}{{ end -}}
 {{- $own := dict "key" "kubernetes.io/metadata.name" "operator" "NotIn" "values" $excluded -}}
-{{- $selector := dict "matchExpressions" (prepend ($extra.matchExpressions | default list) $own) -}}
+{{- $expressions := prepend ($extra.matchExpressions | default list) $own -}}
+{{- /* a namespaced operator's webhooks intercept only its namespaces (globs cannot be a selector: say so) */ -}}
+{{- $watched := .root.Values.watchNamespaces | default list -}}
+{{- if $watched }}
+{{- range $watched }}
+{{- if regexMatch "[*?\\[\\]]" . }}
+{{- if not $.root.Values.admissionWebhooks.namespaceSelector }}
+{{- fail (printf "watchNamespaces has the glob %q, which a webhook's namespaceSelector cannot express: set admissionWebhooks.namespaceSelector to select the namespaces the webhooks may intercept (or admissionWebhooks.enabled=false)" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $exact := list }}
+{{- range $watched }}{{ if not (regexMatch "[*?\\[\\]]" .) }}{{ $exact = append $exact . }}{{ end }}{{ end }}
+{{- if eq (len $exact) (len $watched) }}
+{{- $expressions = append $expressions (dict "key" "kubernetes.io/metadata.name" "operator" "In" "values" $exact) }}
+{{- end }}
+{{- end -}}
+{{- $selector := dict "matchExpressions" $expressions -}}
 {{- if $labels }}{{ $_ := set $selector "matchLabels" $labels }}{{ end -}}
 {{- toYaml $selector -}}
 {{- end -}}
