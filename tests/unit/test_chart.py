@@ -222,7 +222,9 @@ def test_non_default_render() -> None:
     # without allocator RBAC the operator neither writes cluster roles nor holds what allocators would be granted
     rules = kinds["ClusterRole"]["rules"]
     assert not granted(rules, "rbac.authorization.k8s.io", "clusterroles", "create")
-    assert not granted(rules, "", "secrets", "list")
+    # (it still manages the allocators' mTLS Secrets, but never watches Secrets as an allocator would)
+    assert not granted(rules, "", "secrets", "watch")
+    assert granted(rules, "", "secrets", "create")
 
 
 def test_default_args_parse_as_run() -> None:

@@ -185,9 +185,10 @@ def test_operator_managed_certificate_rbac() -> None:
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "otel-operator", "namespace": "otel-operator-system"}
     ]
-    # no Secret anywhere else: the ClusterRole's secrets read is the allocators' (allocatorRbac), never a write
-    rules = one(objects, "ClusterRole")["rules"]
+    # cluster-wide Secret writes only for the allocators' mTLS certificates, which mtlsCertificates=false turns off
+    rules = one(render("--set", "mtlsCertificates=false"), "ClusterRole")["rules"]
     assert not any(granted(rules, "", "secrets", verb) for verb in ("create", "update", "patch"))
+    assert all(granted(one(objects, "ClusterRole")["rules"], "", "secrets", v) for v in ("create", "patch", "delete"))
 
 
 def test_cluster_role_for_the_webhooks() -> None:

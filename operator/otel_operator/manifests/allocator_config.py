@@ -11,11 +11,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from otel_operator.allocator.config import format_go_duration, parse_go_duration
+from otel_operator.manifests import mtls
 from otel_operator.manifests.text import Ordered, yaml_v2
 
 DEFAULT_STRATEGY: Final = "consistent-hashing"
-TLS_DIR: Final = "/tls"
-HTTPS_LISTEN: Final = ":8443"
 _MONITOR_KINDS: Final = (
     ("service_monitor", "serviceMonitor"),
     ("pod_monitor", "podMonitor"),
@@ -118,14 +117,8 @@ def allocator_config(
     cr = spec.get("prometheusCR") or {}
     if cr.get("enabled"):
         out["prometheus_cr"] = prometheus_cr(cr)
-    if (spec.get("mtls") or {}).get("enabled"):
-        out["https"] = {
-            "enabled": True,
-            "listen_addr": HTTPS_LISTEN,
-            "ca_file_path": f"{TLS_DIR}/ca.crt",
-            "tls_cert_file_path": f"{TLS_DIR}/tls.crt",
-            "tls_key_file_path": f"{TLS_DIR}/tls.key",
-        }
+    if mtls.enabled(spec.get("mtls")):
+        out["https"] = mtls.allocator_https()
     if spec.get("allowInsecureAuthSecrets"):
         out["allow_insecure_auth_secrets"] = True
     grace = spec.get("collectorNotReadyGracePeriod")

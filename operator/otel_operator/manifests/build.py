@@ -14,7 +14,16 @@ from typing import Any, Final
 from otel_operator import __version__
 from otel_operator.allocator.config import ConfigError, load_config
 from otel_operator.api.validation import FieldError, describe
-from otel_operator.manifests import collector_config, components, defaults, featuregates, labels, naming, validation
+from otel_operator.manifests import (
+    collector_config,
+    components,
+    defaults,
+    featuregates,
+    labels,
+    mtls,
+    naming,
+    validation,
+)
 from otel_operator.manifests.allocator_config import allocator_config, allocator_yaml, go_duration
 from otel_operator.manifests.collector_config import AllocatorLink, config_hash, plain_yaml, prometheus_config
 from otel_operator.manifests.collector_rbac import collector_cluster_role, collector_cluster_role_binding
@@ -89,12 +98,24 @@ COLLECTOR_BUILDERS: Final[Mapping[str, tuple[CollectorBuilder, ...]]] = {
     "daemonset": (*_COLLECTOR_BEFORE, collector_daemonset, *_COLLECTOR_AFTER),
     "sidecar": _SIDECAR,
 }
+
+
+def allocator_cert_manager(a: AllocatorParams) -> list[Object] | None:
+    """mTLS through cert-manager: its Issuers and Certificates (the operator issues the Secrets itself otherwise,
+    see manifests.mtls)."""
+    if not a.mtls or mtls.certificate_source(a.spec.get("mtls") or {}, a.options) != "cert-manager":
+        return None
+    # the client certificate is named after the collector, which is the embedded allocator's namesake
+    return mtls.cert_manager_objects(a.name, a.name, a.namespace, a.labels)
+
+
 # What a target allocator consists of (a TargetAllocator resource, embedded in a collector or standalone).
 ALLOCATOR_BUILDERS: Final[tuple[AllocatorBuilder, ...]] = (
     allocator_service_account,
     allocator_cluster_role,
     allocator_cluster_role_binding,
     allocator_config_map,
+    allocator_cert_manager,
     allocator_service,
     allocator_deployment,
     allocator_pdb,
@@ -107,6 +128,8 @@ APPLY_ORDER: Final = (
     "ClusterRole",
     "ClusterRoleBinding",
     "ConfigMap",
+    "Issuer",
+    "Certificate",
     "Service",
     "StatefulSet",
     "Deployment",

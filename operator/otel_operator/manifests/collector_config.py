@@ -17,12 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from otel_operator.manifests import labels, naming
+from otel_operator.manifests import labels, mtls, naming
 from otel_operator.manifests.text import Ordered, collector_yaml, go_json, sort_keys
 
 PROMETHEUS: Final = "prometheus"
 COLLECTOR_ID: Final = "${POD_NAME}"  # the collector pod's name, from the POD_NAME variable the container gets
-TLS_DIR: Final = "/tls"
 
 
 def struct_order(config: Mapping[str, Any]) -> Ordered:
@@ -71,7 +70,7 @@ class AllocatorLink:
 
     allocator_name: str  # the collector's name, or the TargetAllocator's it is labelled with
     interval: str = "30s"  # Go duration string
-    https: bool = False
+    https: bool = False  # mutual TLS (the embedded allocator's mtls.enabled)
 
 
 def _plain(value: Any) -> Any:
@@ -100,13 +99,8 @@ def rewrite_for_allocator(config: Mapping[str, Any], link: AllocatorLink) -> dic
     target["endpoint"] = naming.allocator_endpoint(link.allocator_name, https=link.https)
     target["interval"] = link.interval
     target["collector_id"] = COLLECTOR_ID
-    if link.https:
-        target["tls"] = {
-            "ca_file": f"{TLS_DIR}/ca.crt",
-            "cert_file": f"{TLS_DIR}/tls.crt",
-            "key_file": f"{TLS_DIR}/tls.key",
-            "reload_interval": "5m",
-        }
+    if link.https:  # the allocator's mutual-TLS listener, with the client certificate mounted at /tls
+        target["tls"] = mtls.collector_tls()
     receiver["target_allocator"] = target
     receivers[PROMETHEUS] = receiver
     return out

@@ -167,6 +167,33 @@ def allocator_endpoint(name: str, https: bool = False) -> str:
     return f"https://{allocator(name)}:443" if https else f"http://{allocator(name)}:80"
 
 
+def allocator_ca_certificate(name: str) -> str:
+    """mTLS: the CA that signs the allocator's serving certificate and the collectors' client certificate (the
+    cert-manager Certificate and its Secret, or the Secret the operator issues; `name` is the allocator's)."""
+    return _name("%s-ca-cert", name)
+
+
+def allocator_server_certificate(name: str) -> str:
+    """mTLS: the allocator's serving certificate (Certificate, Secret and the Deployment's volume)."""
+    return _name("%s-ta-server-cert", name)
+
+
+def allocator_client_certificate(name: str) -> str:
+    """mTLS: the collectors' client certificate (Certificate, Secret and the collector's volume; `name` is the
+    collector's)."""
+    return _name("%s-ta-client-cert", name)
+
+
+def self_signed_issuer(name: str) -> str:
+    """mTLS with cert-manager: the Issuer that self-signs the CA."""
+    return _name("%s-self-signed-issuer", name)
+
+
+def ca_issuer(name: str) -> str:
+    """mTLS with cert-manager: the Issuer that signs with the CA."""
+    return _name("%s-ca-issuer", name)
+
+
 def allocator_cluster_role(namespace: str, name: str) -> str:
     """The allocator's ClusterRole and ClusterRoleBinding (cluster-scoped: the namespace is part of the name)."""
     return f"otel-operator:targetallocator:{namespace}:{name}"

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from otel_operator.api.crds import PROBE_TIMINGS
-from otel_operator.manifests import collector_rbac, components, featuregates, labels, naming
+from otel_operator.manifests import collector_rbac, components, featuregates, labels, mtls, naming
 from otel_operator.manifests.model import ALLOCATOR_ARGS, BuildOptions
 from otel_operator.manifests.params import AllocatorParams, CollectorParams, prune_empty
 
@@ -149,6 +149,11 @@ def collector_pod_annotations(p: CollectorParams) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+def _client_tls(p: CollectorParams) -> bool:
+    """Whether the collector talks mutual TLS to its allocator: its client certificate is then mounted at /tls."""
+    return p.link is not None and p.link.https
+
+
 def collector_container(p: CollectorParams) -> dict[str, Any]:
     spec = p.spec
     config_path = f"{naming.COLLECTOR_CONFIG_DIR}/{naming.COLLECTOR_CONFIG_KEY}"
@@ -161,6 +166,8 @@ def collector_container(p: CollectorParams) -> dict[str, Any]:
         *collector_rbac.receiver_env(p.config),
     ]
     mounts: list[dict[str, Any]] = [{"name": naming.COLLECTOR_CONFIG_VOLUME, "mountPath": naming.COLLECTOR_CONFIG_DIR}]
+    if _client_tls(p):
+        mounts.append(mtls.collector_volume(p.name)[1])
     mounts += [dict(m) for m in spec.get("volumeMounts") or []]
     for extra in spec.get("configmaps") or []:
         volume = naming.extra_config_map_volume(extra["name"])
@@ -195,6 +202,8 @@ def collector_pod_template(p: CollectorParams) -> dict[str, Any]:
             },
         }
     ]
+    if _client_tls(p):
+        volumes.append(mtls.collector_volume(p.name)[0])
     volumes += [copy.deepcopy(v) for v in spec.get("volumes") or []]
     for extra in spec.get("configmaps") or []:
         volumes.append({"name": naming.extra_config_map_volume(extra["name"]), "configMap": {"name": extra["name"]}})
@@ -248,6 +257,8 @@ def allocator_container(a: AllocatorParams) -> dict[str, Any]:
             ).container_port()
         )
     mounts: list[dict[str, Any]] = [{"name": naming.ALLOCATOR_CONFIG_VOLUME, "mountPath": naming.ALLOCATOR_CONFIG_DIR}]
+    if a.mtls:  # the serving certificate and the CA that client certificates must chain to
+        mounts.append(mtls.allocator_volume(a.name)[1])
     mounts += [dict(m) for m in spec.get("volumeMounts") or []]
     container: dict[str, Any] = {
         "name": naming.ALLOCATOR_CONTAINER,
@@ -277,6 +288,8 @@ def allocator_pod_template(a: AllocatorParams) -> dict[str, Any]:
             },
         }
     ]
+    if a.mtls:
+        volumes.append(mtls.allocator_volume(a.name)[0])
     volumes += [copy.deepcopy(v) for v in spec.get("volumes") or []]
     pod: dict[str, Any] = {
         "serviceAccountName": a.service_account,

@@ -20,6 +20,7 @@ from otel_operator.manifests import (
     httproute,
     ingress,
     labels,
+    mtls,
     networkpolicy,
     pdb,
     podmonitor,
@@ -198,12 +199,7 @@ def _check_embedded_allocator(
             "allocator would have nothing to allocate; add a scrape config, or set "
             "spec.targetAllocator.prometheusCR.enabled: true",
         )
-    if (ta.get("mtls") or {}).get("enabled"):
-        found.error(
-            "spec.targetAllocator.mtls.enabled",
-            "mutual TLS between the collectors and the target allocator is not supported yet by otel-operator; "
-            "set it to false",
-        )
+    mtls.check(ta.get("mtls"), "spec.targetAllocator.mtls", found)
     _check_durations(
         ta, "spec.targetAllocator", ("collectorTargetReloadInterval", "collectorNotReadyGracePeriod"), found
     )
@@ -273,10 +269,16 @@ def check_target_allocator(
     spec = resource.get("spec") or {}
     if not meta.get("namespace"):
         found.error("metadata.namespace", "required; the objects are created in the allocator's namespace")
-    if (spec.get("mtls") or {}).get("enabled"):
+    embedded = any(
+        r.get("kind") == "OpenTelemetryCollector" and r.get("controller") for r in meta.get("ownerReferences") or []
+    )
+    mtls.check(spec.get("mtls"), "spec.mtls", found)
+    if mtls.enabled(spec.get("mtls")) and not embedded:
+        # the collectors labelled to use it would need the client certificate and the https endpoint
         found.error(
             "spec.mtls.enabled",
-            "mutual TLS between the collectors and the target allocator is not supported yet; set it to false",
+            "mutual TLS for a standalone TargetAllocator is not supported yet by otel-operator (it is for the "
+            "allocator embedded in a collector: spec.targetAllocator.mtls.enabled); set it to false",
         )
     _check_durations(spec, "spec", ("collectorNotReadyGracePeriod",), found)
     if not has_collector and not spec.get("scrapeConfigs") and not (spec.get("prometheusCR") or {}).get("enabled"):

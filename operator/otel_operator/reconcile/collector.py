@@ -17,7 +17,8 @@ import yaml
 from otel_operator.api.validation import FieldError
 from otel_operator.manifests import BuildOptions, build, rbac
 from otel_operator.manifests.labels import ALLOCATOR_COMPONENT, COMPONENT, TARGET_ALLOCATOR_LABEL
-from otel_operator.reconcile import permissions
+from otel_operator.manifests.mtls import issued_certificates
+from otel_operator.reconcile import mtls, permissions
 from otel_operator.reconcile.desired import (
     OWNER_UID_LABEL,
     ObjKey,
@@ -273,6 +274,9 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
         # the API server lets the operator grant only what it holds: leave out a ClusterRole it may not grant
         objects, lacking = await permissions.grantable(kube, objects)
         warnings += lacking
+    if not is_allocator:
+        # the mTLS certificates the operator issues itself exist before the pods that mount them
+        await mtls.ensure(kube, owner, issued_certificates(owner, options))
     name = meta["name"]
     result = await sync(
         kube,

@@ -58,6 +58,9 @@ KINDS: Final[Mapping[str, Kind]] = {
     "NetworkPolicy": Kind("networking.k8s.io", "v1", "networkpolicies"),
     "Ingress": Kind("networking.k8s.io", "v1", "ingresses"),
     "TargetAllocator": Kind("opentelemetry.io", "v1alpha1", "targetallocators"),
+    # cert-manager's, for the allocator's mTLS where it is installed (else the operator issues the certificates)
+    "Issuer": Kind("cert-manager.io", "v1", "issuers", optional=True),
+    "Certificate": Kind("cert-manager.io", "v1", "certificates", optional=True),
     "ServiceMonitor": Kind("monitoring.coreos.com", "v1", "servicemonitors", optional=True),
     "PodMonitor": Kind("monitoring.coreos.com", "v1", "podmonitors", optional=True),
     "Route": Kind("route.openshift.io", "v1", "routes", optional=True),
