@@ -363,10 +363,13 @@ def build(
     """
     options = options or BuildOptions()
     is_allocator = (resource.get("apiVersion"), resource.get("kind")) == ALLOCATOR_API
-    # the same review the admission webhook and `check resources` make
-    verdict = validation.review(resource, options, has_collector=collector is not None if is_allocator else None)
-    if not verdict.allowed:
+    # the same review the admission webhook and `check resources` make; it builds, too
+    verdict = validation.review(
+        resource,
+        options,
+        has_collector=collector is not None if is_allocator else None,
+        collector=collector if is_allocator else None,
+    )
+    if verdict.built is None:
         return _failed(list(verdict.errors), list(verdict.warnings))
-    if is_allocator:
-        return build_target_allocator(verdict, options, collector)
-    return build_collector(verdict, options)
+    return verdict.built

@@ -29,7 +29,7 @@ from otel_operator.manifests import (
 )
 from otel_operator.manifests.allocator_config import go_duration
 from otel_operator.manifests.collector_config import PROMETHEUS, prometheus_config
-from otel_operator.manifests.model import BuildOptions
+from otel_operator.manifests.model import Build, BuildOptions
 from otel_operator.manifests.problems import Problems
 
 SUPPORTED_MODES: Final = ("deployment", "daemonset", "statefulset", "sidecar")
@@ -333,6 +333,9 @@ class Review:
     resource: Mapping[str, Any]
     errors: tuple[FieldError, ...] = ()
     warnings: tuple[str, ...] = ()
+    # what it builds into, when allowed (the build's own checks, such as the allocator's config, are part of the
+    # review: the webhook refuses what the reconciler could not build)
+    built: Build | None = None
 
     @property
     def allowed(self) -> bool:
@@ -345,11 +348,14 @@ def review(
     *,
     old: Mapping[str, Any] | None = None,
     has_collector: bool | None = None,
+    collector: Mapping[str, Any] | None = None,
 ) -> Review:
     """Check an OpenTelemetryCollector (v1beta1) or a TargetAllocator (v1alpha1) as the API returns it: its schema,
-    then (when the schema holds) the rules of every builder module on the defaulted resource. `old` is the stored
-    object of an update (the rules that compare both). `has_collector` is for a TargetAllocator: whether a collector
-    is labelled to use it (None: unknown, so no warning about it)."""
+    then (when the schema holds) the rules of every builder module on the defaulted resource, then the build itself
+    (the allocator's config is checked as the allocator will load it). `old` is the stored object of an update (the
+    rules that compare both). For a TargetAllocator: `has_collector`, whether a collector is labelled to use it
+    (None: unknown, so no warning about it), and `collector`, that collector when the caller has it (its scrape
+    configs are part of the allocator's config)."""
     schema = validate(resource)
     if schema:
         return Review(resource, errors=tuple(schema))
@@ -362,9 +368,19 @@ def review(
     elif key == ALLOCATOR_API:
         defaulted = defaults.target_allocator(resource)
         # unknown (None): no warnings that assume there is none
-        found = check_target_allocator(defaulted, has_collector is not False, options)
+        found = check_target_allocator(defaulted, has_collector is not False or collector is not None, options)
     else:
         wanted = f"{COLLECTOR_API[1]} ({COLLECTOR_API[0]}) or {ALLOCATOR_API[1]} ({ALLOCATOR_API[0]})"
         refused = FieldError(describe(resource), "kind", f"otel-operator builds objects only for {wanted}")
         return Review(resource, errors=(refused,))
-    return Review(defaulted, errors=tuple(found.errors), warnings=tuple(found.warnings))
+    if found.errors:
+        return Review(defaulted, errors=tuple(found.errors), warnings=tuple(found.warnings))
+    from otel_operator.manifests.build import build_collector, build_target_allocator  # (they import this module)
+
+    checked = Review(defaulted, warnings=tuple(found.warnings))
+    options = options or BuildOptions()
+    if key == COLLECTOR_API:
+        built = build_collector(checked, options)
+    else:
+        built = build_target_allocator(checked, options, collector)
+    return Review(defaulted, errors=built.problems, warnings=built.warnings, built=built if built.ok else None)

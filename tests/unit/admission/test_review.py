@@ -162,3 +162,25 @@ spec:
     assert "error: OpenTelemetryCollector default/bad: spec.mode: the OpenTelemetry Collector mode is set to " in out
     assert "warning: OpenTelemetryCollector default/bad: spec.config: Collector config spec.config has null" in out
     assert "1 checked, 1 problem(s)" in out
+
+
+def test_what_the_allocator_could_not_load_is_refused_too() -> None:
+    """The build's own checks are part of the review: an allocator config the allocator would refuse (here a bad
+    scrape_interval, checked only when the allocator's config is made) is refused at apply time, word for word as
+    the reconciler reports it."""
+    resource = collector(
+        targetAllocator={"enabled": True},
+        config={
+            "receivers": {
+                "prometheus": {"config": {"scrape_configs": [{"job_name": "x", "scrape_interval": "banana"}]}}
+            },
+            "exporters": {"debug": {}},
+            "service": {"pipelines": {"metrics": {"receivers": ["prometheus"], "exporters": ["debug"]}}},
+        },
+    )
+    verdict = review(resource)
+    assert not verdict.allowed
+    assert verdict.errors[0].field.startswith("spec.config.receivers.prometheus.config.scrape_configs[0]")
+    assert tuple(build(resource).problems) == verdict.errors
+    bad_ta = allocator(scrapeConfigs=[{"job_name": "y", "scrape_interval": "banana"}])
+    assert not review(bad_ta).allowed
