@@ -34,6 +34,7 @@ from otel_operator.allocator.monitors import MONITOR_KINDS, MonitorConfigs, Moni
 from otel_operator.allocator.scrape_configs import ScrapeConfigsError, render_scrape_configs
 from otel_operator.allocator.server import Served, make_app
 from otel_operator.allocator.strategies import Collector, by_name
+from otel_operator.allocator.tls import MutualTLSSite
 from otel_operator.diagnose.core import diagnose_allocator
 from otel_operator.diagnose.model import Inputs
 from otel_operator.prom.targets import GlobalDefaults, ScrapeConfigError, ScrapeSettings
@@ -51,6 +52,7 @@ DISCOVERY_RESOURCES: dict[str, watch.Resource] = {
     "Endpoints": watch.ENDPOINTS,
     "Namespace": watch.NAMESPACES,
     "Node": watch.NODES,
+    "Ingress": watch.INGRESSES,
     "ReplicaSet": watch.Resource("apps", "v1", "replicasets", "ReplicaSet", namespaced=True),
     "Job": watch.Resource("batch", "v1", "jobs", "Job", namespaced=True),
 }
@@ -60,6 +62,15 @@ MONITOR_RESOURCES: dict[str, watch.Resource] = {
     "Probe": watch.PROBES,
     "ScrapeConfig": watch.SCRAPECONFIGS,
 }
+CREDENTIAL_RESOURCES: dict[str, watch.Resource] = {"Secret": watch.SECRETS, "ConfigMap": watch.CONFIGMAPS}
+
+
+def watch_resource(kind: str) -> watch.Resource | None:
+    """The API resource whose watch delivers objects of `kind`; None for a kind nothing here knows."""
+    for table in (DISCOVERY_RESOURCES, MONITOR_RESOURCES, CREDENTIAL_RESOURCES):
+        if kind in table:
+            return table[kind]
+    return None
 
 
 def own_namespace() -> str:
@@ -163,9 +174,10 @@ class Allocator:
         if self.monitors is not None:
             needed |= {"Namespace", "Secret", "ConfigMap", *MONITOR_KINDS}
         for kind in sorted(needed - set(self._reflectors)):
-            resource = DISCOVERY_RESOURCES.get(kind) or MONITOR_RESOURCES.get(kind)
-            if resource is None:
-                resource = watch.SECRETS if kind == "Secret" else watch.CONFIGMAPS
+            resource = watch_resource(kind)
+            if resource is None:  # a discovery role reading a kind with no resource here: never watch a wrong one
+                log.error("cannot watch %s objects: no API resource is known for that kind", kind)
+                continue
             self._reflectors[kind] = self._reflect(kind, resource)
 
     def receive(self, tag: str, kind: str, type_: str | None, payload: Any) -> None:
@@ -550,7 +562,9 @@ async def serve(allocator: Allocator) -> Listeners:
         runner = web.AppRunner(make_app(allocator.served, secure=context is not None), access_log=None)
         await runner.setup()
         host, port = parse_listen_addr(addr)
-        site = web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True)
+        # the mTLS listener logs each refused client (peer and reason): plain aiohttp says nothing of them
+        site_class = MutualTLSSite if context is not None else web.TCPSite
+        site = site_class(runner, host, port, ssl_context=context, reuse_address=True)
         await site.start()
         listeners.runners.append(runner)
         sockets = getattr(site._server, "sockets", None) or []

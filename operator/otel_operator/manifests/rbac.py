@@ -9,8 +9,9 @@ What the allocator reads, and so what is granted (get, list, watch unless said o
   (`cronjob`);
 - with `prometheus_cr.enabled`: servicemonitors, podmonitors, probes and scrapeconfigs (monitoring.coreos.com),
   namespaces (namespace selectors), secrets and configmaps (credentials and CAs the monitors reference), what the
-  monitors' scrape configs discover (endpoints, endpointslices, pods, services, and nodes: a monitor may attach
-  node metadata), and create on events (it reports monitors it rejects as Events).
+  monitors' scrape configs discover (endpoints, endpointslices, pods, services, nodes: a monitor may attach
+  node metadata, and ingresses: a Probe's or a ScrapeConfig's role ingress), and create on events (it reports
+  monitors it rejects as Events).
 
 A ClusterRole because the allocator watches across namespaces. It binds to the ServiceAccount the allocator runs
 as, also one the resource names (permissions only add up; nothing is taken away from it).
@@ -54,6 +55,7 @@ _MONITORING_READS: Final = (
     ("", "pods"),
     ("", "services"),
     ("", "nodes"),
+    ("networking.k8s.io", "ingresses"),  # a Probe's or ScrapeConfig's role ingress
 )
 _GROUP_ORDER: Final = ("", "discovery.k8s.io", "apps", "batch", "networking.k8s.io", "monitoring.coreos.com")
 

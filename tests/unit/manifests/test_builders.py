@@ -486,6 +486,8 @@ READ = ["get", "list", "watch"]
                     "verbs": READ,
                 },
                 {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
+                # a Probe's or a ScrapeConfig's role ingress
+                {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": READ},
                 {
                     "apiGroups": ["monitoring.coreos.com"],
                     "resources": ["podmonitors", "probes", "scrapeconfigs", "servicemonitors"],

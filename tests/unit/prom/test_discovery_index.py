@@ -193,7 +193,7 @@ def test_upsert_takes_the_kind_from_the_argument_when_the_object_has_none() -> N
 
 def test_unknown_roles_are_refused() -> None:
     with pytest.raises(ValueError, match="role"):
-        DiscoveryIndex("node")
+        DiscoveryIndex("namespace")  # a metadata prefix, not a role
 
 
 # --------------------------------------------------------------------------- attached metadata

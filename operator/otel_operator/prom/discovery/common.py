@@ -28,15 +28,17 @@ class Role(StrEnum):
     SERVICE = "service"
     ENDPOINTS = "endpoints"
     ENDPOINTSLICE = "endpointslice"
-    NODE = "node"  # only as a metadata prefix (attach_metadata.node), not as a discovered role here
-    NAMESPACE = "namespace"  # likewise (attach_metadata.namespace)
+    NODE = "node"  # a role, and the metadata prefix of attach_metadata.node
+    INGRESS = "ingress"
+    NAMESPACE = "namespace"  # only as a metadata prefix (attach_metadata.namespace), not a role
 
 
 @dataclass(frozen=True, slots=True)
 class AttachMetadata:
     """`kubernetes_sd_configs[].attach_metadata`: extra labels from objects related to each target.
 
-    `node` applies to roles pod, endpoints and endpointslice; `namespace` (Prometheus v3.6+) to every role here;
+    `node` applies to roles pod, endpoints and endpointslice; `namespace` (Prometheus v3.6+) to every namespaced
+    role (all but node);
     `deployment`, `job` and `cronjob` (v3.11+) add `__meta_kubernetes_pod_{deployment,job,cronjob}_name` wherever
     pod labels appear (roles pod, endpoints, endpointslice).
     """

@@ -2,7 +2,8 @@
 
 One `DiscoveryIndex` plays the part of one Prometheus `kubernetes_sd_configs` entry: it keeps the objects the
 role reads (its own objects plus the Pods, Services, Nodes, Namespaces, ReplicaSets and Jobs they refer to) and,
-after each event, rebuilds only the groups that read the changed object, found through reverse indexes:
+after each event, rebuilds only the groups that read the changed object, found through reverse indexes
+(roles node and ingress read only their own objects, and ingress its Namespace):
 
 - Pod → the EndpointSlices / Endpoints whose targetRefs name it (its own group in role pod);
 - Service → its EndpointSlices (by the `kubernetes.io/service-name` label) or its Endpoints (same name);
@@ -44,11 +45,15 @@ from otel_operator.prom.discovery.endpointslice import (
     service_name_of,
 )
 from otel_operator.prom.discovery.endpointslice import node_ref as endpointslice_node_ref
+from otel_operator.prom.discovery.ingress import build_ingress, ingress_source
+from otel_operator.prom.discovery.node import build_node, node_source
 from otel_operator.prom.discovery.pod import PodInfo, build_pod, pod_info, pod_source, with_workload_labels
 from otel_operator.prom.discovery.service import ServiceInfo, build_service, service_info, service_source
 from otel_operator.prom.model import Labels, TargetGroup
 
-DISCOVERED_ROLES = (Role.POD, Role.SERVICE, Role.ENDPOINTS, Role.ENDPOINTSLICE)
+DISCOVERED_ROLES = (Role.POD, Role.SERVICE, Role.ENDPOINTS, Role.ENDPOINTSLICE, Role.NODE, Role.INGRESS)
+# the roles whose targets come from Pods: only these attach node and workload metadata
+_POD_ROLES = frozenset({Role.POD, Role.ENDPOINTS, Role.ENDPOINTSLICE})
 _CLUSTER_SCOPED = frozenset({"Node", "Namespace"})
 
 _OWN_KIND = {
@@ -56,12 +61,16 @@ _OWN_KIND = {
     Role.SERVICE: "Service",
     Role.ENDPOINTS: "Endpoints",
     Role.ENDPOINTSLICE: "EndpointSlice",
+    Role.NODE: "Node",
+    Role.INGRESS: "Ingress",
 }
-_SOURCE = {
+_SOURCE: dict[Role, Callable[[str, str], str]] = {
     Role.POD: pod_source,
     Role.SERVICE: service_source,
     Role.ENDPOINTS: endpoints_source,
     Role.ENDPOINTSLICE: endpointslice_source,
+    Role.NODE: lambda _namespace, name: node_source(name),
+    Role.INGRESS: ingress_source,
 }
 
 _Ref = TypeVar("_Ref", Key, str, tuple[str, str, str])  # what a reverse index is keyed by
@@ -94,14 +103,14 @@ class DiscoveryIndex:
             raise ValueError(f"role {role!r} is not one of {', '.join(DISCOVERED_ROLES)}")
         attach = attach_metadata or AttachMetadata()
         self.attach_metadata = attach
-        with_pods = self.role is not Role.SERVICE  # Prometheus ignores node and workload metadata for services
+        with_pods = self.role in _POD_ROLES  # Prometheus ignores node and workload metadata for the others
         self._with_nodes = attach.node and with_pods
-        self._with_namespaces = attach.namespace
+        self._with_namespaces = attach.namespace and self.role is not Role.NODE  # nodes are in no namespace
         self._with_workloads = attach.workloads and with_pods
         self._own_kind = _OWN_KIND[self.role]
         self._source = _SOURCE[self.role]
 
-        self._objects: dict[Key, Obj] = {}  # own EndpointSlices / Endpoints / Services (role pod: see _pods)
+        self._objects: dict[Key, Obj] = {}  # own EndpointSlices / Endpoints / Services / Nodes / Ingresses (not Pods)
         self._pods: dict[Key, PodInfo] = {}  # with workload labels attached
         self._pod_base: dict[Key, PodInfo] = {}  # without them; kept only when workload metadata is on
         self._services: dict[Key, ServiceInfo] = {}
@@ -175,14 +184,18 @@ class DiscoveryIndex:
     def group(self, source: str) -> TargetGroup | None:
         """The current group with this source, if it has any content."""
         _, _, rest = source.partition("/")
-        namespace, _, name = rest.partition("/")
-        group = self._groups.get((namespace, name))
+        if self.role is Role.NODE:
+            key: Key = ("", rest)  # node/<name>
+        else:
+            namespace, _, name = rest.partition("/")
+            key = (namespace, name)
+        group = self._groups.get(key)
         return group if group is not None and group.source == source else None
 
     # ------------------------------------------------------------------------------------------ event handlers
 
     def _on_own(self, key: Key, obj: Obj | None) -> list[TargetGroup]:
-        """An EndpointSlice, Endpoints or Service of the role's own kind (role pod's Pods go to `_on_pod`)."""
+        """An object of the role's own kind (role pod's Pods go to `_on_pod`)."""
         if obj is None:
             self._objects.pop(key, None)
             self._index(key, None)
@@ -288,7 +301,7 @@ class DiscoveryIndex:
         return self._rebuild(readers.get(name, ()))
 
     def _reads_of(self, obj: Obj) -> _Reads:
-        if self.role is Role.SERVICE:
+        if self.role not in (Role.ENDPOINTS, Role.ENDPOINTSLICE):
             return _NOTHING
         pods: set[Key] = set()
         nodes: set[str] = set()
@@ -347,12 +360,15 @@ class DiscoveryIndex:
         obj = self._objects.get(key)
         if obj is None:
             return TargetGroup(self._source(*key))
-        if self.role is Role.SERVICE:
-            return build_service(obj, namespace_labels=namespace_labels)
-        reads = self._reads[key]
-        service = self._services.get(reads.service) if reads.service is not None else None
-        build = build_endpointslice if self.role is Role.ENDPOINTSLICE else build_endpoints
-        return build(obj, service=service, pods=self._pods, nodes=nodes, namespace_labels=namespace_labels)
+        if self.role in (Role.ENDPOINTS, Role.ENDPOINTSLICE):
+            reads = self._reads[key]
+            service = self._services.get(reads.service) if reads.service is not None else None
+            build = build_endpointslice if self.role is Role.ENDPOINTSLICE else build_endpoints
+            return build(obj, service=service, pods=self._pods, nodes=nodes, namespace_labels=namespace_labels)
+        if self.role is Role.NODE:
+            return build_node(obj)
+        build_own = build_service if self.role is Role.SERVICE else build_ingress
+        return build_own(obj, namespace_labels=namespace_labels)
 
     def _rebuild(self, keys: Iterable[Key]) -> list[TargetGroup]:
         changed: list[TargetGroup] = []
