@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv controlplane oracles helm manifests test unit integration lint format demo run cluster-up cluster-down bench crds
+.PHONY: help venv controlplane oracles helm collector manifests test unit integration lint format demo run cluster-up cluster-down bench crds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,13 +28,16 @@ oracles: ## find or build Prometheus v3 with Kubernetes SD, the discovery tests'
 helm: ## find or build the Helm CLI, the chart tests' engine (cached too)
 	$(PYTHON) hack/helm.py build
 
-test: venv controlplane oracles helm lint ## everything CI runs: lint, unit and integration tests
+collector: ## find or build the OpenTelemetry Collector v0.158 (ocb: prometheus receiver, file exporter), the end-to-end tests' scraper (cached too)
+	$(PYTHON) hack/collector.py build
+
+test: venv controlplane oracles helm collector lint ## everything CI runs: lint, unit and integration tests
 	$(PY) -m pytest -q -ra $(ARGS)
 
 unit: venv helm ## unit tests only (no cluster; the chart tests need the Helm CLI)
 	$(PY) -m pytest -q tests/unit $(ARGS)
 
-integration: venv controlplane oracles helm ## integration tests only (starts a local control plane)
+integration: venv controlplane oracles helm collector ## integration tests only (starts a local control plane)
 	$(PY) -m pytest -q tests/integration $(ARGS)
 
 lint: venv ## ruff and mypy (strict on the package)

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""The real OpenTelemetry Collector, built with the OpenTelemetry Collector Builder (ocb), for the end-to-end tests.
+
+Only what the tests run is compiled in: the contrib Prometheus receiver (with its target_allocator client), the
+contrib file exporter, the debug exporter and the batch processor. Standard library only, like localcluster.py.
+
+  python3 hack/collector.py build     find or build it, print its path
+
+First match wins: $OTEL_OPERATOR_OTELCOL; the cache ($OTEL_OPERATOR_CACHE or ~/.cache/otel-operator,
+`otelcol-v0.158.0/otelcol`); a build from the Go module proxy into that cache (ocb itself, then the collector it
+generates: about a quarter of an hour on 2 cores, once).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import localcluster
+
+OTELCOL_VERSION = "v0.158.0"  # the collector release the operator's v0.158 images ship
+STABLE_VERSION = "v1.64.0"  # the collector's 1.x modules (confmap providers) of that release
+BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
+CORE = "go.opentelemetry.io/collector"
+CONTRIB = "github.com/open-telemetry/opentelemetry-collector-contrib"
+BINARY = "otelcol"
+
+# kind → module paths (each at OTELCOL_VERSION): what the tests' collectors configure, and no more
+COMPONENTS: dict[str, tuple[str, ...]] = {
+    "receivers": (f"{CONTRIB}/receiver/prometheusreceiver",),
+    "exporters": (f"{CONTRIB}/exporter/fileexporter", f"{CORE}/exporter/debugexporter"),
+    "processors": (f"{CORE}/processor/batchprocessor",),
+}
+# how the configuration is read: a file (--config=PATH), the environment, inline YAML (--config=yaml:...)
+PROVIDERS = ("envprovider", "fileprovider", "yamlprovider")
+
+
+def cached() -> Path:
+    return localcluster.cache_root() / f"otelcol-{OTELCOL_VERSION}" / BINARY
+
+
+def find(build: bool = True) -> str | None:
+    """The binary's path; None when it is not cached and cannot be built (no Go)."""
+    return localcluster.find_tool("OTEL_OPERATOR_OTELCOL", cached(), build_collector, allow_build=build)
+
+
+def manifest(output_path: Path) -> dict[str, Any]:
+    """ocb's build configuration: the distribution's name and where ocb generates and compiles it."""
+    release = OTELCOL_VERSION
+    doc: dict[str, Any] = {
+        "dist": {
+            "module": "github.com/otel-operator/otelcol-e2e",
+            "name": BINARY,
+            "description": "OpenTelemetry Collector for otel-operator's end-to-end tests",
+            "version": release[1:],
+            "output_path": str(output_path),
+        },
+    }
+    for kind, modules in COMPONENTS.items():
+        doc[kind] = [{"gomod": f"{module} {release}"} for module in modules]
+    doc["providers"] = [{"gomod": f"{CORE}/confmap/provider/{name} {STABLE_VERSION}"} for name in PROVIDERS]
+    return doc
+
+
+def manifest_text(output_path: Path) -> str:
+    # JSON is YAML, so the standard library writes ocb's configuration
+    return json.dumps(manifest(output_path), indent=2) + "\n"
+
+
+def build_collector(folder: Path) -> None:
+    """ocb at the collector's release, installed beside the binary, then the collector it generates (the module
+    cache keeps the sources; the generated code is removed once the binary is in place)."""
+    env = localcluster.go_env()
+    tools, work = folder / "tools", folder / "src"
+    tools.mkdir(parents=True, exist_ok=True)
+    builder = tools / "builder"
+    if not builder.exists():
+        localcluster.log(f"installing ocb {OTELCOL_VERSION} from the Go module proxy into {tools}")
+        localcluster.run(["go", "install", f"{BUILDER_MODULE}@{OTELCOL_VERSION}"], env=dict(env, GOBIN=str(tools)))
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    config = folder / "builder.yaml"
+    config.write_text(manifest_text(work))
+    localcluster.log(f"building the OpenTelemetry Collector {OTELCOL_VERSION} with ocb in {work} (once)")
+    localcluster.run([str(builder), f"--config={config}", "--ldflags=-s -w"], cwd=folder, env=env)
+    tmp = folder / f".{BINARY}.tmp"
+    shutil.move(work / BINARY, tmp)
+    tmp.rename(folder / BINARY)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["build"]:
+        sys.exit(__doc__)
+    path = find()
+    if path is None:
+        sys.exit(f"the OpenTelemetry Collector {OTELCOL_VERSION} is not cached and Go is not installed to build it")
+    print(path)
