@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from kubernetes_asyncio.client.api_client import ApiClient
@@ -31,17 +31,20 @@ from otel_operator.allocator.events import EventRecorder
 from otel_operator.allocator.metrics import AllocatorMetrics
 from otel_operator.allocator.model import AllocationModel, Body
 from otel_operator.allocator.monitors import MONITOR_KINDS, MonitorConfigs, MonitorKey, merge_jobs
-from otel_operator.allocator.scrape_configs import ScrapeConfigsError, render_scrape_configs
+from otel_operator.allocator.scrape_configs import ScrapeConfigsError, ScrapeGlobals, render_scrape_configs
+from otel_operator.allocator.sd.pollers import PolledSD, Pollers
 from otel_operator.allocator.server import Served, make_app
 from otel_operator.allocator.strategies import Collector, by_name
 from otel_operator.allocator.tls import MutualTLSSite
 from otel_operator.diagnose.core import diagnose_allocator
 from otel_operator.diagnose.model import Inputs
+from otel_operator.prom.model import TargetGroup
 from otel_operator.prom.targets import GlobalDefaults, ScrapeConfigError, ScrapeSettings
 from otel_operator.reconcile.login import api_client
 
 log = logging.getLogger("otel_operator.allocator")
 
+POLLED = "polled"  # the receive() tag of an http/file/dns SD refresh
 BATCH_WINDOW = 0.02  # seconds: how long a burst of events may keep arriving before one recomputation
 IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
@@ -133,6 +136,7 @@ class Allocator:
         if self.api is not None:
             self.served.diagnose = self.diagnose
         self.router = DiscoveryRouter(self._objects)
+        self.pollers = Pollers(self._on_polled)
         self.events = EventRecorder(self.api)
         self.monitors = MonitorConfigs(cfg.prometheus_cr) if cfg.prometheus_cr.enabled else None
         self._reflectors: dict[str, watch.Reflector] = {}
@@ -199,6 +203,9 @@ class Allocator:
             self._mark(monitors=True)
         elif tag in ("Secret", "ConfigMap"):
             self._mark(secrets=True)
+        elif tag == POLLED:
+            config, groups = cast("tuple[PolledSD, list[TargetGroup]]", objects)
+            self._apply(self.router.polled(config, groups))
         else:
             self._apply(self.router.replace(tag, objects))
             if tag == "Namespace" and self.monitors is not None:
@@ -228,6 +235,10 @@ class Allocator:
                 self._apply(self.router.upsert(tag, obj))
             if tag == "Namespace" and self.monitors is not None:
                 self._mark(monitors=True)
+
+    def _on_polled(self, config: PolledSD, groups: list[TargetGroup]) -> None:
+        """An http/file/dns SD refresh: like a re-list, applied now or queued during a flush."""
+        self.receive(POLLED, "", None, (config, groups))
 
     def _apply(self, updates: list[tuple[str, Any]]) -> None:
         for job, group in updates:
@@ -302,17 +313,37 @@ class Allocator:
             rejected.append(err.job)
 
         cr_jobs = {name: self._cr_defaults for name in served if name not in file_jobs}
-        rendered = render_scrape_configs(served, cfg.config.defaults, job_defaults=cr_jobs, on_error=refuse)
+        # Prometheus CR jobs: the generated global's scrape protocols are prometheus_cr.scrape_protocols
+        cr_globals = ScrapeGlobals(scrape_protocols=cfg.prometheus_cr.scrape_protocols)
+        rendered = render_scrape_configs(
+            served,
+            cfg.config.defaults,
+            job_defaults=cr_jobs,
+            on_error=refuse,
+            globals_=ScrapeGlobals.from_config(cfg.config.global_config),
+            job_globals=dict.fromkeys(cr_jobs, cr_globals),
+        )
         settings = [s for s in settings if s.job_name not in rejected]
         for name in rejected:
             discoveries.pop(name, None)
         self.metrics.config_errors.set(errors + len(rejected))
-        self.served.scrape_configs_redacted = Body(rendered.redacted, rendered.redacted_etag)
-        self.served.scrape_configs_full = Body(rendered.full, rendered.full_etag)
+        # before the monitors' first lists the file's jobs alone would look complete: a collector applies any body
+        # it can parse and would drop its monitor jobs, so /scrape_configs keeps answering 503
+        pending = self._monitor_lists_pending()
+        self.served.scrape_configs_redacted = None if pending else Body(rendered.redacted, rendered.redacted_etag)
+        self.served.scrape_configs_full = None if pending else Body(rendered.full, rendered.full_etag)
         self.model.set_scrape_configs(settings)
         for name, groups in self.router.set_jobs(discoveries).items():
             self.model.replace_groups(name, groups)
         self._ensure_discovery_watches()
+        self.pollers.sync(self.router.poll_configs)
+
+    def _monitor_lists_pending(self) -> list[str]:
+        """The watches the monitor jobs are computed from that have not delivered their first list yet."""
+        if self.monitors is None or self.api is None:
+            return []
+        kinds = (*MONITOR_KINDS, "Namespace", "Secret", "ConfigMap")
+        return [k for k in kinds if (r := self._reflectors.get(k)) is None or not r.synced.is_set()]
 
     def _recompute_collectors(self) -> None:
         if self.config.collectors is not None or self._collector_reflector is None:
@@ -395,7 +426,9 @@ class Allocator:
         if self._collector_reflector is not None and not self._collector_reflector.synced.is_set():
             waiting.append("collector pods")
         if s.scrape_configs_redacted is None:
-            s.ready, s.not_ready_reason = False, "scrape configs not rendered yet"
+            pending = ", ".join(sorted(waiting))
+            reason = f"waiting for the first list of {pending}" if waiting else "scrape configs not rendered yet"
+            s.ready, s.not_ready_reason = False, reason
         elif waiting:
             s.ready, s.not_ready_reason = False, f"waiting for the first list of {', '.join(sorted(waiting))}"
         else:
@@ -466,6 +499,7 @@ class Allocator:
     async def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        await self.pollers.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

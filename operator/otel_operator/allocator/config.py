@@ -19,6 +19,9 @@ Decisions that differ from (or pin down) upstream, on purpose:
   non-null `collector_selector`, because the selector means "discover collector pods". Neither can it be combined
   with `per-node`, because fixed collectors have no node to match targets against.
 - `https.enabled` requires the three certificate paths here, rather than failing later when the server starts.
+- A scrape config whose discovery the allocator cannot run (a `*_sd_configs` kind other than static, kubernetes,
+  http, file and dns; a bad selector; ...) is a problem here, naming the job and the field, so `render` and the
+  operator refuse it up front; upstream's allocator runs every Prometheus SD kind.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any, Final, TypeVar
 
 import yaml
 
+from otel_operator.allocator.discovery import DiscoveryConfigError, job_discovery
 from otel_operator.api.validation import FieldError
 from otel_operator.prom.labels import go_quote
 from otel_operator.prom.promconfig import PromConfigError, load_yaml, static_target_groups
@@ -616,6 +620,13 @@ def _read_scrape_config(
     except (ScrapeConfigError, RelabelConfigError, PromConfigError) as err:
         settings = None
         messages.append(str(err))
+    if settings is not None:
+        # what it discovers, as the allocator will run it: an SD kind it cannot run is refused here, by name, rather
+        # than skipped at run time (the own namespace does not change what is valid)
+        try:
+            job_discovery(settings.job_name, entry)
+        except DiscoveryConfigError as err:
+            messages.append(str(err))
     for message in dict.fromkeys(messages):  # in order, once each
         reader.fail(at, message)
     return settings if not messages else None

@@ -26,11 +26,17 @@ Why it looks like this:
   allow_insecure_auth_secrets). An empty secret stays empty in both.
 - `$(SHARD)` stays literal: the collector substitutes it.
 
+- Prometheus v3's `ScrapeConfig.Validate` also copies these from `global` (or its defaults) into every job, and
+  upstream's allocator (v0.158, Prometheus v0.312) serves them, so ours does too: `track_timestamps_staleness`
+  (false), `scrape_protocols` (the global's, else the default four, proto first when native histograms are
+  scraped), `scrape_native_histograms`, `always_scrape_classic_histograms`, `convert_classic_histograms_to_nhcb`
+  and `extra_scrape_metrics` (false), `metric_name_validation_scheme` ("utf8") and `metric_name_escaping_scheme`
+  ("allow-utf-8"; "underscores" for legacy validation). A collector therefore scrapes a job the same way whichever
+  allocator it asks. A Prometheus 2 loader (promtool 2.x) rejects these keys; collectors are Prometheus 3.
+
 Differences from upstream's bytes, none of them visible to a JSON reader: Go escapes `<`, `>` and `&` as `\\u003c`
-and friends, orjson does not. Fields Prometheus 3 writes only because it has them (`scrape_protocols`,
-`metric_name_validation_scheme`, `track_timestamps_staleness`, `kubeconfig_file: ""`, ...) are not added: the
-collector defaults them, and a strict Prometheus 2.x loader (promtool) would reject them. `enable_compression` is
-the one default added that Prometheus < 2.49 does not know; collectors read the body leniently and ignore it.
+and friends, orjson does not. `kubeconfig_file` in kubernetes SD entries is not added (upstream writes its own
+kubeconfig path there, which means nothing to a collector: the collector discovers through the allocator).
 
 Pure: the input is never mutated and nothing here does I/O.
 """
@@ -46,7 +52,7 @@ from typing import Any, Final, NoReturn
 
 import orjson
 
-from otel_operator.prom.labels import go_quote
+from otel_operator.prom.labels import NameScheme, go_quote
 from otel_operator.prom.relabel import RelabelConfigError, scalar_text
 from otel_operator.prom.targets import GlobalDefaults, ScrapeConfigError, format_duration, parse_duration
 
@@ -61,6 +67,24 @@ _JOB_STRING_DEFAULTS: Final = (("metrics_path", "/metrics"), ("scheme", "http"))
 # SD configs whose defaults embed DefaultHTTPClientConfig (the ones our generator writes; others are left as given).
 _SD_WITH_HTTP_DEFAULTS: Final = ("kubernetes_sd_configs", "http_sd_configs")
 _HTTP_BOOL_DEFAULTS: Final = ("enable_http2", "follow_redirects")
+
+# Prometheus v3's DefaultScrapeProtocols and DefaultProtoFirstScrapeProtocols (native histograms need protobuf).
+DEFAULT_SCRAPE_PROTOCOLS: Final = (
+    "OpenMetricsText1.0.0",
+    "OpenMetricsText0.0.1",
+    "PrometheusText1.0.0",
+    "PrometheusText0.0.4",
+)
+PROTO_FIRST_SCRAPE_PROTOCOLS: Final = ("PrometheusProto", *DEFAULT_SCRAPE_PROTOCOLS)
+_SCRAPE_PROTOCOLS: Final = frozenset(PROTO_FIRST_SCRAPE_PROTOCOLS)
+_ESCAPING_SCHEMES: Final = ("allow-utf-8", "underscores", "dots", "values")
+# *bool fields Validate fills from `global` (whose defaults are false); honored only when set in the job or global.
+_GLOBAL_BOOLS: Final = (
+    "scrape_native_histograms",
+    "always_scrape_classic_histograms",
+    "convert_classic_histograms_to_nhcb",
+    "extra_scrape_metrics",
+)
 
 _RELABEL_LISTS: Final = ("relabel_configs", "metric_relabel_configs")
 _RELABEL_DEFAULTS: Final = (("separator", ";"), ("regex", "(.*)"), ("replacement", "$1"))
@@ -100,6 +124,33 @@ class ScrapeConfigsError(ScrapeConfigError):
 
 
 @dataclass(frozen=True, slots=True)
+class ScrapeGlobals:
+    """The `global` values Prometheus v3 copies into each job besides interval, timeout and validation scheme
+    (those are GlobalDefaults'). `scrape_protocols` None: the default, chosen by the job's native histograms."""
+
+    scrape_protocols: tuple[str, ...] | None = None
+    scrape_native_histograms: bool = False
+    always_scrape_classic_histograms: bool = False
+    convert_classic_histograms_to_nhcb: bool = False
+    extra_scrape_metrics: bool = False
+    metric_name_escaping_scheme: str = ""  # "": from the validation scheme
+
+    @classmethod
+    def from_config(cls, raw: object) -> ScrapeGlobals:
+        """From a Prometheus config's `global` mapping (None or anything else: the defaults). Raises
+        ScrapeConfigsError (job "global") for a value Prometheus would refuse."""
+        if not isinstance(raw, Mapping):
+            return cls()
+        fail = _failer("global")
+        protocols = _protocols(raw, "scrape_protocols", fail)
+        escaping = _text(raw.get("metric_name_escaping_scheme"), "metric_name_escaping_scheme", fail)
+        if escaping and escaping not in _ESCAPING_SCHEMES:
+            fail("metric_name_escaping_scheme", f"{go_quote(escaping)} is not one of {', '.join(_ESCAPING_SCHEMES)}")
+        flags = {key: _bool(raw, key, key, False, fail) for key in _GLOBAL_BOOLS}
+        return cls(scrape_protocols=protocols, metric_name_escaping_scheme=escaping, **flags)
+
+
+@dataclass(frozen=True, slots=True)
 class ScrapeConfigsBody:
     """The two precomputed response bodies and their strong ETags (quoted, as sent in the header)."""
 
@@ -124,21 +175,27 @@ def render_scrape_configs(
     *,
     job_defaults: Mapping[str, GlobalDefaults] | None = None,
     on_error: Callable[[ScrapeConfigsError], None] | None = None,
+    globals_: ScrapeGlobals | None = None,
+    job_globals: Mapping[str, ScrapeGlobals] | None = None,
 ) -> ScrapeConfigsBody:
     """Both bodies for `configs` (job name → scrape config as plain data, Prometheus YAML keys).
 
-    `defaults` is the `global` section's; `job_defaults` overrides it for some jobs (Prometheus CR jobs, whose
-    global interval is `prometheus_cr.scrape_interval`). A bad job raises ScrapeConfigsError; with `on_error`, it
-    is reported there and left out instead.
+    `defaults` and `globals_` are the `global` section's; `job_defaults` and `job_globals` override them for some
+    jobs (Prometheus CR jobs, whose global interval is `prometheus_cr.scrape_interval` and whose global scrape
+    protocols are `prometheus_cr.scrape_protocols`). A bad job raises ScrapeConfigsError; with `on_error`, it is
+    reported there and left out instead.
     """
     defaults = defaults or GlobalDefaults()
     job_defaults = job_defaults or {}
+    globals_ = globals_ or ScrapeGlobals()
+    job_globals = job_globals or {}
     full: list[bytes] = []
     redacted: list[bytes] = []
     # Job by job, in name order (what OPT_SORT_KEYS does to the whole map), so that whatever fails is one job's.
     for job in sorted(configs):
         try:
-            prepared = prepare_scrape_config(job, configs[job], job_defaults.get(job, defaults))
+            job_global = job_globals.get(job, globals_)
+            prepared = prepare_scrape_config(job, configs[job], job_defaults.get(job, defaults), job_global)
             name = _dump_job(job, job)
             job_full, job_redacted = _dump_job(job, prepared), _dump_job(job, redact_scrape_config(prepared))
         except ScrapeConfigsError as err:
@@ -162,12 +219,15 @@ def _dump_job(job: str, value: object) -> bytes:
 # --- Defaults ---------------------------------------------------------------------------------------------------
 
 
-def prepare_scrape_config(job: str, raw: object, defaults: GlobalDefaults | None = None) -> dict[str, Any]:
+def prepare_scrape_config(
+    job: str, raw: object, defaults: GlobalDefaults | None = None, globals_: ScrapeGlobals | None = None
+) -> dict[str, Any]:
     """One job's config with Prometheus's defaults filled and secrets in clear, as a new plain-data dict.
 
     Idempotent: preparing a prepared config changes nothing.
     """
     defaults = defaults or GlobalDefaults()
+    globals_ = globals_ or ScrapeGlobals()
     if not isinstance(raw, Mapping):
         what = "empty or null" if raw is None else f"a {type(raw).__name__}"
         raise ScrapeConfigsError(job, "", f"a scrape config must be a mapping, got {what}")
@@ -187,6 +247,7 @@ def prepare_scrape_config(job: str, raw: object, defaults: GlobalDefaults | None
         out[key] = value or default
     for key in _JOB_BOOL_DEFAULTS:
         out[key] = _bool(raw, key, key, True, fail)
+    _fill_v3_globals(raw, out, defaults, globals_, fail)
     if "params" in raw:
         out["params"] = _params(raw["params"], fail)
     for list_name in _RELABEL_LISTS:
@@ -227,6 +288,59 @@ def _fill_intervals(raw: Mapping[str, Any], out: dict[str, Any], defaults: Globa
         timeout = min(defaults.scrape_timeout, interval)
     out["scrape_interval"] = format_duration(interval)
     out["scrape_timeout"] = format_duration(timeout)
+
+
+def _fill_v3_globals(
+    raw: Mapping[str, Any], out: dict[str, Any], defaults: GlobalDefaults, globals_: ScrapeGlobals, fail: Fail
+) -> None:
+    """The rest of Prometheus v3's `ScrapeConfig.Validate`: what a job does not set, it takes from `global`."""
+    out["track_timestamps_staleness"] = _bool(
+        raw, "track_timestamps_staleness", "track_timestamps_staleness", False, fail
+    )
+    for key in _GLOBAL_BOOLS:
+        out[key] = (
+            _bool(raw, key, key, getattr(globals_, key), fail) if raw.get(key) is not None else getattr(globals_, key)
+        )
+    protocols = _protocols(raw, "scrape_protocols", fail)
+    if protocols is None:
+        protocols = globals_.scrape_protocols
+    if protocols is None:
+        protocols = PROTO_FIRST_SCRAPE_PROTOCOLS if out["scrape_native_histograms"] else DEFAULT_SCRAPE_PROTOCOLS
+    out["scrape_protocols"] = list(protocols)
+    validation = _text(raw.get("metric_name_validation_scheme"), "metric_name_validation_scheme", fail)
+    if validation not in ("", NameScheme.UTF8, NameScheme.LEGACY):
+        fail("metric_name_validation_scheme", f"{go_quote(validation)} is not one of '', legacy, utf8")
+    escaping = _text(raw.get("metric_name_escaping_scheme"), "metric_name_escaping_scheme", fail)
+    if escaping and escaping not in _ESCAPING_SCHEMES:
+        fail("metric_name_escaping_scheme", f"{go_quote(escaping)} is not one of {', '.join(_ESCAPING_SCHEMES)}")
+    if not escaping:
+        if not validation:  # both unset: the global's escaping, itself from the global validation when unset
+            legacy_global = defaults.name_scheme is NameScheme.LEGACY
+            escaping = globals_.metric_name_escaping_scheme or ("underscores" if legacy_global else "allow-utf-8")
+        else:
+            escaping = "underscores" if validation == NameScheme.LEGACY else "allow-utf-8"
+    validation = validation or str(defaults.name_scheme)
+    if escaping == "allow-utf-8" and validation != NameScheme.UTF8:
+        fail("metric_name_escaping_scheme", "utf8 metric names requested but validation scheme is not set to UTF8")
+    out["metric_name_validation_scheme"] = validation
+    out["metric_name_escaping_scheme"] = escaping
+
+
+def _protocols(raw: Mapping[str, Any], key: str, fail: Fail) -> tuple[str, ...] | None:
+    """`scrape_protocols`: None when unset; each one a protocol Prometheus knows, none repeated."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    protocols = tuple(_text(p, f"{key}[{i}]", fail) for i, p in enumerate(_list(value, key, fail)))
+    for i, protocol in enumerate(protocols):
+        if protocol not in _SCRAPE_PROTOCOLS:
+            fail(
+                f"{key}[{i}]",
+                f"unknown scrape protocol {go_quote(protocol)}; use one of {', '.join(sorted(_SCRAPE_PROTOCOLS))}",
+            )
+        if protocol in protocols[:i]:
+            fail(f"{key}[{i}]", f"duplicated protocol in scrape_protocols, got {protocol}")
+    return protocols
 
 
 def _duration(raw: Mapping[str, Any], key: str, fail: Fail) -> int:

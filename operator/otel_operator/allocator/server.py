@@ -9,13 +9,17 @@ the upstream Target Allocator (what the Collector's prometheus receiver and Prom
 - `/scrape_configs` redacts secrets as `"<secret>"` unless the request came over the mutual-TLS listener (or
   `allow_insecure_auth_secrets` is on).
 Better than upstream, on purpose: strong ETags with `If-None-Match` → 304; `/scrape_configs` answers 503 until the
-first configuration is rendered (upstream answers 200 with an empty body, which makes a collector drop its jobs);
+first configuration is rendered, and with prometheusCR until the monitors' first lists arrived (upstream answers 200
+with an empty body, which makes a collector drop its jobs). The collector ignores the status and parses any body as
+YAML, so the 503 body is a quoted string: never a mapping (a `reason: text` line would be one), which makes the
+collector's parse fail and keep the jobs it has;
 a malformed escape in a job name is a 400 that says so (upstream: 500 with `{}`); the all-collectors map links to a
 route that exists.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -82,6 +86,11 @@ def _body(request: web.Request, body: Body, status: int = 200) -> web.Response:
     return web.Response(status=status, body=body.data, content_type=JSON, headers=headers)
 
 
+def not_ready_body(reason: str) -> str:
+    """/scrape_configs before it can answer: a JSON (so YAML) string, which a collector cannot take for its jobs."""
+    return json.dumps(f"target allocator not ready: {reason}")
+
+
 def _text(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text, content_type="text/plain")
 
@@ -134,7 +143,7 @@ class Routes:
         s = self.served
         body = s.scrape_configs_full if (self.secure or s.allow_insecure_secrets) else s.scrape_configs_redacted
         if body is None:
-            return _text(503, f"target allocator not ready: {s.not_ready_reason}")
+            return _text(503, not_ready_body(s.not_ready_reason))
         return _body(request, body)
 
     async def jobs(self, request: web.Request) -> web.Response:

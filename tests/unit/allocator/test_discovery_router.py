@@ -185,13 +185,22 @@ def test_attach_metadata_and_ignored_connection_fields() -> None:
 @pytest.mark.parametrize(
     ("config", "field"),
     [
-        ({"kubernetes_sd_configs": [{"role": "node"}]}, "kubernetes_sd_configs[0].role"),
-        ({"kubernetes_sd_configs": [{"role": "pod"}, {"role": "ingress"}]}, "kubernetes_sd_configs[1].role"),
+        ({"kubernetes_sd_configs": [{"role": "nodes"}]}, "kubernetes_sd_configs[0].role"),
+        # a metadata prefix, not a role Prometheus discovers
+        ({"kubernetes_sd_configs": [{"role": "pod"}, {"role": "namespace"}]}, "kubernetes_sd_configs[1].role"),
         ({"kubernetes_sd_configs": [{}]}, "kubernetes_sd_configs[0].role"),
         ({"kubernetes_sd_configs": [{"role": "Pod"}]}, "kubernetes_sd_configs[0].role"),
+        (  # role pod takes pod and node selectors only (Prometheus's rule)
+            {"kubernetes_sd_configs": [{"role": "pod", "selectors": [{"role": "service", "label": "app=web"}]}]},
+            "kubernetes_sd_configs[0].selectors[0].role",
+        ),
         (
-            {"kubernetes_sd_configs": [{"role": "pod", "selectors": [{"role": "pod", "label": "app=web"}]}]},
-            "kubernetes_sd_configs[0].selectors",
+            {"kubernetes_sd_configs": [{"role": "pod", "selectors": [{"role": "pod", "label": "app in web"}]}]},
+            "kubernetes_sd_configs[0].selectors[0].label",
+        ),
+        (
+            {"kubernetes_sd_configs": [{"role": "pod", "selectors": [{"role": "pod", "field": "spec.image=x"}]}]},
+            "kubernetes_sd_configs[0].selectors[0].field",
         ),
         ({"kubernetes_sd_configs": [{"role": "pod", "namespace": {"names": ["a"]}}]}, "namespace"),
         ({"kubernetes_sd_configs": [{"role": "pod", "attach_metadata": {"nodes": True}}]}, "attach_metadata"),
@@ -202,10 +211,12 @@ def test_attach_metadata_and_ignored_connection_fields() -> None:
         ({"kubernetes_sd_configs": [{"role": "pod", "namespaces": {"own_namespace": 1}}]}, "namespaces.own_namespace"),
         ({"kubernetes_sd_configs": ["pod"]}, "kubernetes_sd_configs[0]"),
         ({"kubernetes_sd_configs": {"role": "pod"}}, "kubernetes_sd_configs"),
-        ({"file_sd_configs": [{"files": ["/etc/targets.json"]}]}, "file_sd_configs"),
-        ({"http_sd_configs": [{"url": "http://sd"}]}, "http_sd_configs"),
+        ({"file_sd_configs": [{"files": ["/etc/targets.txt"]}]}, "file_sd_configs[0].files[0]"),
+        ({"http_sd_configs": [{"url": "ftp://sd"}]}, "http_sd_configs[0].url"),
+        ({"http_sd_configs": [{"url": "http://sd", "oauth2": {}}]}, "http_sd_configs[0].oauth2"),
         ({"consul_sd_configs": [{"server": "consul:8500"}]}, "consul_sd_configs"),
-        ({"dns_sd_configs": [{"names": ["x"]}], "static_configs": [{"targets": ["h:1"]}]}, "dns_sd_configs"),
+        ({"ec2_sd_configs": [{"region": "eu"}], "static_configs": [{"targets": ["h:1"]}]}, "ec2_sd_configs"),
+        ({"dns_sd_configs": [{"names": ["x"], "type": "A"}]}, "dns_sd_configs[0].port"),
         ({"static_configs": [{"targets": ["http://h:1/metrics"]}]}, "static_configs"),
         ({"static_configs": [{"targets": ["h:1"], "labels": {"": "x"}}]}, "static_configs"),
         ({"static_configs": [{"target": ["h:1"]}]}, "static_configs"),

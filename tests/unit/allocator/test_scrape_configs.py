@@ -707,6 +707,9 @@ NESTED_NEWER_KEYS = {
     "http_headers": (3, 0),
     "client_certificate_key": (3, 8),
 }
+# Job-level keys we add (Prometheus v3's Validate defaults) that the guide helper's list does not strip for an older
+# promtool; Prometheus 3.12 (upstream allocator v0.158's) has it, 2.x does not.
+JOB_NEWER_KEYS = {"extra_scrape_metrics": (3, 0)}
 NO_CONSUL_SD = ("consul_sd_configs",)  # Debian's build leaves Consul out, as it does Kubernetes
 
 
@@ -738,7 +741,15 @@ def promtool_jobs(version: tuple[int, int], kubernetes_sd: bool, *, redacted: bo
     for config in served.values():
         for key in NO_CONSUL_SD:
             config.pop(key, None)
-        out.append(guide._for_promtool(strip_newer(config, version), version, kubernetes_sd))
+        out.append(for_promtool(strip_newer(config, version), version, kubernetes_sd))
+    return out
+
+
+def for_promtool(config: dict[str, Any], version: tuple[int, int], kubernetes_sd: bool) -> dict[str, Any]:
+    out = guide._for_promtool(config, version, kubernetes_sd)
+    for key, since in JOB_NEWER_KEYS.items():
+        if version < since:
+            out.pop(key, None)
     return out
 
 
@@ -776,7 +787,7 @@ def test_promtool_refuses_a_spoilt_body(tmp_path: Path, name: str, spoil: dict[s
     raw = {"job_name": "j", "relabel_configs": [{"action": "keepequal", "source_labels": ["a"], "target_label": "b"}]}
     config = json.loads(render_scrape_configs({"j": raw}).full)["j"]
     version = guide._promtool_version(PROMTOOL)
-    assert promtool_check(PROMTOOL, [guide._for_promtool(config, version, False)], tmp_path).returncode == 0
+    assert promtool_check(PROMTOOL, [for_promtool(config, version, False)], tmp_path).returncode == 0
     config["relabel_configs"][0].update(spoil)
-    checked = promtool_check(PROMTOOL, [guide._for_promtool(config, version, False)], tmp_path)
+    checked = promtool_check(PROMTOOL, [for_promtool(config, version, False)], tmp_path)
     assert checked.returncode != 0, name

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 import pytest
+import yaml
 from aiohttp import web
 from yarl import URL
 
@@ -356,6 +357,8 @@ async def test_scrape_configs_is_503_until_rendered_then_redacted_unless_secure(
         reply = await live.get("/scrape_configs", secure=secure)
         assert reply.status == 503
         assert b"not ready" in reply.body
+        # the collector parses any body as YAML into its job map: this one must not parse as a mapping
+        assert isinstance(yaml.safe_load(reply.body), str)
 
     redacted = Body.of(b'{"job":{"basic_auth":{"password":"<secret>","username":"u"},"job_name":"job"}}')
     full = Body.of(b'{"job":{"basic_auth":{"password":"hunter2","username":"u"},"job_name":"job"}}')

@@ -56,7 +56,11 @@ ERRORS = [
         "spec.config.receivers.prometheus.config.scrape_configs",
         "PrometheusCR needs to be enabled",
     ),
-    (allocating(mtls={"enabled": True, "tls": {"serverCertificate": {}}}), "spec.targetAllocator.mtls.tls", "not supported yet"),
+    (
+        allocating(mtls={"enabled": True, "tls": {"serverCertificate": {}}}),
+        "spec.targetAllocator.mtls.tls",
+        "not supported yet",
+    ),
     (
         allocating(collectorTargetReloadInterval="soon"),
         "spec.targetAllocator.collectorTargetReloadInterval",
