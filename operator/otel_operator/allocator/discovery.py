@@ -87,7 +87,7 @@ class KubernetesSD:
         return (self.role, self.attach, self.selectors)
 
     def keeps(self, group: TargetGroup) -> bool:
-        if self.namespaces is None:
+        if self.namespaces is None or self.role is Role.NODE:  # nodes are in no namespace; Prometheus ignores it
             return True
         _, _, rest = group.source.partition("/")
         return rest.partition("/")[0] in self.namespaces

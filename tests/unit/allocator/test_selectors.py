@@ -310,3 +310,15 @@ def test_a_node_selector_on_role_node_keeps_only_matching_nodes() -> None:
         "Node", {**cluster.objects["Node"][1], "metadata": {"name": "node-2", "labels": {"zone": "c"}}}
     )
     assert [(job, g.targets) for job, g in gone] == [("n", ())]
+
+
+def test_node_role_ignores_namespaces() -> None:
+    """Prometheus ignores `namespaces` for role node: a node job with it keeps every node."""
+    from otel_operator.allocator.discovery import job_discovery
+    from otel_operator.prom.model import TargetGroup
+
+    found = job_discovery(
+        "nodes", {"job_name": "nodes", "kubernetes_sd_configs": [{"role": "node", "namespaces": {"names": ["a"]}}]}
+    )
+    entry = found.kubernetes[0]
+    assert entry.keeps(TargetGroup("kubernetes_sd_configs/0/node/worker-1"))
