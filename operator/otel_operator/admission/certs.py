@@ -147,13 +147,21 @@ def issue_ca(now: datetime, validity: timedelta = CA_VALIDITY, common_name: str 
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
-def issue_leaf(ca: KeyPair, sans: Sequence[str], now: datetime, validity: timedelta = LEAF_VALIDITY) -> KeyPair:
-    """A serving certificate for `sans` (strings that parse as IPs become IP SANs), signed by `ca`; it never
-    outlives the CA."""
+def issue_leaf(
+    ca: KeyPair,
+    sans: Sequence[str],
+    now: datetime,
+    validity: timedelta = LEAF_VALIDITY,
+    *,
+    usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH,
+) -> KeyPair:
+    """A certificate for `sans` (strings that parse as IPs become IP SANs), signed by `ca`, for `usage` (serverAuth:
+    a serving certificate; clientAuth: a client's); it never outlives the CA."""
     _check_aware(now)
     names = _general_names(sans)
     if not names:
-        raise ValueError("a serving certificate needs at least one subject alternative name")
+        what = "client" if usage == ExtendedKeyUsageOID.CLIENT_AUTH else "serving"
+        raise ValueError(f"a {what} certificate needs at least one subject alternative name")
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
@@ -184,7 +192,7 @@ def issue_leaf(ca: KeyPair, sans: Sequence[str], now: datetime, validity: timede
             ),
             critical=True,
         )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(

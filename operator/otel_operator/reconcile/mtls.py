@@ -23,9 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from otel_operator.admission import certs
 from otel_operator.manifests.mtls import MTLS_LABEL, IssuedCertificates, IssuedSecret
@@ -47,48 +46,8 @@ def issue_client(
     ca: certs.KeyPair, sans: Sequence[str], now: datetime, validity: timedelta = certs.LEAF_VALIDITY
 ) -> certs.KeyPair:
     """A client certificate (extended key usage clientAuth, which the allocator requires) for `sans`, signed by
-    `ca`; it never outlives the CA. certs.issue_leaf makes serving certificates only."""
-    if now.tzinfo is None:
-        raise ValueError("`now` must be timezone-aware (e.g. datetime.now(UTC))")
-    names = [x509.DNSName(n) for n in certs.normalize_sans(sans)]
-    if not names:
-        raise ValueError("a client certificate needs at least one subject alternative name")
-    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
-    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise ValueError("the CA key is not an ECDSA key")
-    key = ec.generate_private_key(ec.SECP256R1())
-    usage = x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0].value)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - certs.BACKDATE)
-        .not_valid_after(min(now + validity, ca_cert.not_valid_after_utc))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return certs.KeyPair(cert.public_bytes(serialization.Encoding.PEM), key_pem)
+    `ca`; it never outlives the CA."""
+    return certs.issue_leaf(ca, sans, now, validity, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 def has_usage(pem: bytes, usage: x509.ObjectIdentifier) -> bool:
