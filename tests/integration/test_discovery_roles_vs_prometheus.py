@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-import subprocess
 import sys
 import time
 import urllib.request
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
@@ -37,8 +35,7 @@ from otel_operator.allocator.discovery import DiscoveryRouter, job_discovery
 from tests.integration.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "hack"))
-import localcluster  # hack/ is not a package; tests/conftest.py puts it on the path the same way
-import prometheus_oracle
+from tests.integration.oracle import Targets, differences, prometheus_binary, raw_list, run_prometheus
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]  # a first run may build Prometheus
 
@@ -275,14 +272,6 @@ async def create_world(api: ApiClient) -> None:
     await discovery.create_namespaced_endpoint_slice(NS, endpoint_slice())
 
 
-async def raw_list(api: ApiClient, path: str) -> list[dict[str, Any]]:
-    """A list as the API returns it in JSON (camelCase, absent fields absent): what discovery reads."""
-    resp = await api.call_api(path, "GET", auth_settings=["BearerToken"], _preload_content=False)
-    body = await resp.json()
-    assert resp.status == 200, body
-    return list(body["items"])
-
-
 LISTS = {
     "Pod": f"/api/v1/namespaces/{NS}/pods",
     "Service": f"/api/v1/namespaces/{NS}/services",
@@ -290,8 +279,6 @@ LISTS = {
     "Ingress": f"/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses",
     "Node": "/api/v1/nodes",
 }
-
-Targets = dict[str, dict[str, str]]  # key → discovered labels, for one job
 
 
 def by_key(job: str, targets: Sequence[Mapping[str, str]]) -> Targets:
@@ -328,16 +315,6 @@ async def our_targets(api: ApiClient) -> tuple[dict[str, Targets], dict[str, lis
 # --------------------------------------------------------------------------- Prometheus
 
 
-def prometheus_binary() -> str:
-    binary = prometheus_oracle.find()
-    if binary is None:
-        pytest.fail(
-            f"needs Prometheus {prometheus_oracle.PROMETHEUS_VERSION} with Kubernetes SD (Debian's has none): set "
-            f"OTEL_OPERATOR_PROMETHEUS, or install Go so `make oracles` can build it into {prometheus_oracle.cached()}"
-        )
-    return binary
-
-
 @contextlib.contextmanager
 def prometheus(binary: str, kubeconfig: str, folder: Path) -> Iterator[str]:
     """Prometheus with our scrape configs; stopped through its own process handle on the way out."""
@@ -345,31 +322,8 @@ def prometheus(binary: str, kubeconfig: str, folder: Path) -> Iterator[str]:
     for job in jobs:
         for entry in job["kubernetes_sd_configs"]:
             entry["kubeconfig_file"] = kubeconfig
-    # a long interval and short timeout: the targets are unreachable and only discovery is read
-    config = {"global": {"scrape_interval": "10m", "scrape_timeout": "1s"}, "scrape_configs": jobs}
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = localcluster.free_port()
-    with (folder / "prometheus.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={folder / 'prometheus.yml'}",
-                f"--storage.tsdb.path={folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+    with run_prometheus(binary, jobs, folder) as base:
+        yield base
 
 
 def from_discovery(name: str) -> bool:
@@ -392,21 +346,6 @@ def prometheus_targets(base: str) -> dict[str, Targets] | None:
             continue  # the nodes other tests made
         out[t["scrapePool"]].append(labels)
     return {job: by_key(job, targets) for job, targets in out.items()}
-
-
-def differences(ours: dict[str, Targets], theirs: dict[str, Targets]) -> list[str]:
-    """Every way our targets differ from Prometheus's."""
-    problems = []
-    for job, prom_targets in theirs.items():
-        our_job = ours[job]
-        problems += [f"{job}: we lack target {k}" for k in sorted(prom_targets.keys() - our_job.keys())]
-        problems += [f"{job}: we have an extra target {k}" for k in sorted(our_job.keys() - prom_targets.keys())]
-        for key in sorted(prom_targets.keys() & our_job.keys()):
-            mine, prom = our_job[key], prom_targets[key]
-            for name in sorted(mine.keys() | prom.keys()):
-                if mine.get(name) != prom.get(name):
-                    problems.append(f"{job} {key} {name}: ours {mine.get(name)!r}, Prometheus {prom.get(name)!r}")
-    return problems
 
 
 # --------------------------------------------------------------------------- the test

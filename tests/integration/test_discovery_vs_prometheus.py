@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-import subprocess
 import sys
 import time
 import urllib.request
@@ -32,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
@@ -41,8 +39,7 @@ from otel_operator.prom.discovery.index import DiscoveryIndex
 from tests.integration.conftest import ROOT, wait_for
 
 sys.path.insert(0, str(ROOT / "hack"))
-import localcluster  # hack/ is not a package; tests/conftest.py puts it on the path the same way
-import prometheus_oracle
+from tests.integration.oracle import Targets, differences, prometheus_binary, raw_list, run_prometheus
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]  # a first run may build Prometheus
 
@@ -52,8 +49,6 @@ NODE_A, NODE_B = f"node-a-{SUFFIX}", f"node-b-{SUFFIX}"
 ROLES = (Role.ENDPOINTSLICE, Role.ENDPOINTS, Role.POD, Role.SERVICE)
 ATTACH = AttachMetadata(node=True, namespace=True, deployment=True, job=True, cronjob=True)
 EXPECTED_COUNTS = {"endpointslice": 23, "endpoints": 20, "pod": 18, "service": 7}
-
-Targets = dict[str, dict[str, str]]  # __address__ → discovered labels, for one job
 
 
 # --------------------------------------------------------------------------- the objects
@@ -320,14 +315,6 @@ def job_template() -> dict[str, Any]:
     return body
 
 
-async def raw_list(api: ApiClient, path: str) -> list[dict[str, Any]]:
-    """A list as the API returns it in JSON (camelCase, absent fields absent): what discovery reads."""
-    resp = await api.call_api(path, "GET", auth_settings=["BearerToken"], _preload_content=False)
-    body = await resp.json()
-    assert resp.status == 200, body
-    return list(body["items"])
-
-
 LISTS = {
     "Pod": f"/api/v1/namespaces/{NS}/pods",
     "Service": f"/api/v1/namespaces/{NS}/services",
@@ -396,16 +383,6 @@ def by_address(targets: list[dict[str, str]]) -> Targets:
 # --------------------------------------------------------------------------- Prometheus
 
 
-def prometheus_binary() -> str:
-    binary = prometheus_oracle.find()
-    if binary is None:
-        pytest.skip(
-            f"needs Prometheus {prometheus_oracle.PROMETHEUS_VERSION} with Kubernetes SD (Debian's has none): set "
-            f"OTEL_OPERATOR_PROMETHEUS, or install Go so `make oracles` can build it into {prometheus_oracle.cached()}"
-        )
-    return binary
-
-
 @contextlib.contextmanager
 def prometheus(binary: str, kubeconfig: str, folder: Path) -> Iterator[str]:
     """Prometheus discovering our namespace; stopped through its own process handle on the way out."""
@@ -421,31 +398,8 @@ def prometheus(binary: str, kubeconfig: str, folder: Path) -> Iterator[str]:
             "attach_metadata": attach,
         }
         jobs.append({"job_name": str(role), "kubernetes_sd_configs": [sd]})
-    # a long interval and short timeout: the targets are unreachable and only discovery is read
-    config = {"global": {"scrape_interval": "10m", "scrape_timeout": "1s"}, "scrape_configs": jobs}
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = localcluster.free_port()
-    with (folder / "prometheus.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={folder / 'prometheus.yml'}",
-                f"--storage.tsdb.path={folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+    with run_prometheus(binary, jobs, folder) as base:
+        yield base
 
 
 def prometheus_targets(base: str) -> dict[str, Targets] | None:
@@ -460,21 +414,6 @@ def prometheus_targets(base: str) -> dict[str, Targets] | None:
         labels = {k: v for k, v in t["discoveredLabels"].items() if k == "__address__" or k.startswith("__meta_")}
         out[t["scrapePool"]].append(labels)
     return {job: by_address(targets) for job, targets in out.items()}
-
-
-def differences(ours: dict[str, Targets], theirs: dict[str, Targets]) -> list[str]:
-    """Every way our targets differ from Prometheus's."""
-    problems = []
-    for job, prom_targets in theirs.items():
-        our_job = ours[job]
-        problems += [f"{job}: we lack target {a}" for a in sorted(prom_targets.keys() - our_job.keys())]
-        problems += [f"{job}: we have an extra target {a}" for a in sorted(our_job.keys() - prom_targets.keys())]
-        for address in sorted(prom_targets.keys() & our_job.keys()):
-            mine, prom = our_job[address], prom_targets[address]
-            for name in sorted(mine.keys() | prom.keys()):
-                if mine.get(name) != prom.get(name):
-                    problems.append(f"{job} {address} {name}: ours {mine.get(name)!r}, Prometheus {prom.get(name)!r}")
-    return problems
 
 
 # --------------------------------------------------------------------------- the test

@@ -26,7 +26,6 @@ import contextlib
 import json
 import secrets
 import shutil
-import subprocess
 import sys
 import time
 import urllib.request
@@ -36,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from aiohttp import web
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
@@ -49,7 +47,7 @@ from tests.integration.conftest import ROOT, wait_for
 
 sys.path.insert(0, str(ROOT / "hack"))
 import localcluster  # hack/ is not a package
-import prometheus_oracle
+from tests.integration.oracle import Targets, differences, prometheus_binary, raw_list, run_prometheus
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]  # a first run may build Prometheus
 
@@ -68,8 +66,6 @@ ADDED_BY_SCRAPE_CONFIG = {
     "__always_scrape_classic_histograms__",
     "__convert_classic_histograms_to_nhcb__",
 }
-
-Targets = dict[str, dict[str, str]]  # __address__ → discovered labels, for one job
 
 
 # --------------------------------------------------------------------------- what is discovered
@@ -251,13 +247,6 @@ LISTS = {
 }
 
 
-async def raw_list(api: ApiClient, path: str) -> list[dict[str, Any]]:
-    resp = await api.call_api(path, "GET", auth_settings=["BearerToken"], _preload_content=False)
-    body = await resp.json()
-    assert resp.status == 200, body
-    return list(body["items"])
-
-
 async def slices_written(api: ApiClient) -> bool:
     slices = await raw_list(api, LISTS["EndpointSlice"])
     addresses = {a for s in slices for ep in s.get("endpoints") or () for a in ep["addresses"]}
@@ -317,50 +306,17 @@ async def our_kubernetes_targets(api: ApiClient) -> dict[str, Targets]:
 # --------------------------------------------------------------------------- Prometheus
 
 
-def prometheus_binary() -> str:
-    binary = prometheus_oracle.find()
-    if binary is None:
-        pytest.fail(
-            f"needs Prometheus {prometheus_oracle.PROMETHEUS_VERSION} with Kubernetes and DNS SD: set "
-            f"OTEL_OPERATOR_PROMETHEUS, or install Go so `make oracles` can build it into {prometheus_oracle.cached()}"
-        )
-    return binary
-
-
 @contextlib.contextmanager
 def prometheus(binary: str, jobs: Mapping[str, Mapping[str, Any]], folder: Path) -> Iterator[str]:
-    """Prometheus with its own /etc/resolv.conf (a private mount namespace); stopped through its process handle."""
-    scrape_configs = [{"job_name": name, **cfg} for name, cfg in jobs.items()]
-    config = {"global": {"scrape_interval": "10m", "scrape_timeout": "1s"}, "scrape_configs": scrape_configs}
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    """Prometheus with its own /etc/resolv.conf (a private mount namespace)."""
     resolv = folder / "resolv.conf"
     resolv.write_text(f"nameserver {DNS_HOST}\n")
-    port = localcluster.free_port()
     unshare = shutil.which("unshare")
     assert unshare is not None, "unshare (util-linux) is needed to give Prometheus its own resolv.conf"
-    command = [
-        unshare,
-        "--mount",
-        "sh",
-        "-c",
-        'mount --bind "$0" /etc/resolv.conf && exec "$@"',
-        str(resolv),
-        binary,
-        f"--config.file={folder / 'prometheus.yml'}",
-        f"--storage.tsdb.path={folder / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
-    with (folder / "prometheus.log").open("wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+    wrapper = [unshare, "--mount", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv)]
+    scrape_configs = [{"job_name": name, **cfg} for name, cfg in jobs.items()]
+    with run_prometheus(binary, scrape_configs, folder, wrapper) as base:
+        yield base
 
 
 def prometheus_targets(base: str, jobs: Mapping[str, Any]) -> dict[str, Targets] | None:
@@ -376,20 +332,6 @@ def prometheus_targets(base: str, jobs: Mapping[str, Any]) -> dict[str, Targets]
         assert labels["__address__"] not in job, f"{t['scrapePool']}: two targets at {labels['__address__']}"
         job[labels["__address__"]] = labels
     return out
-
-
-def differences(ours: dict[str, Targets], theirs: dict[str, Targets]) -> list[str]:
-    problems = []
-    for job, prom_targets in theirs.items():
-        our_job = ours[job]
-        problems += [f"{job}: we lack target {a}" for a in sorted(prom_targets.keys() - our_job.keys())]
-        problems += [f"{job}: we have an extra target {a}" for a in sorted(our_job.keys() - prom_targets.keys())]
-        for address in sorted(prom_targets.keys() & our_job.keys()):
-            mine, prom = our_job[address], prom_targets[address]
-            for name in sorted(mine.keys() | prom.keys()):
-                if mine.get(name) != prom.get(name):
-                    problems.append(f"{job} {address} {name}: ours {mine.get(name)!r}, Prometheus {prom.get(name)!r}")
-    return problems
 
 
 EXPECTED_COUNTS = {
