@@ -54,7 +54,11 @@ PROXY_PACKAGES: dict[str, tuple[str, str | None]] = {
     ),
     "etcd": ("./cmd/etcd", None),
     KUBECTL: ("k8s.io/kubernetes/cmd/kubectl", "k8s.io/kubernetes/cmd/kubectl"),  # a thin main over k8s.io/kubectl
+    # a real node (hack/realnode.py): same version as the control plane, same cache folder
+    "kubelet": ("k8s.io/kubernetes/cmd/kubelet", "k8s.io/kubernetes/cmd/kubelet/app"),
+    "kube-scheduler": ("k8s.io/kubernetes/cmd/kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler/app"),
 }
+NODE_BINARIES = ("kubelet", "kube-scheduler")
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / ".cluster"
 
 
