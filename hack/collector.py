@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The real OpenTelemetry Collector, built with the OpenTelemetry Collector Builder (ocb), for the end-to-end tests.
 
-Only what the tests run is compiled in: the contrib Prometheus receiver (with its target_allocator client), the
-contrib file exporter, the debug exporter and the batch processor. Standard library only, like localcluster.py.
+Only what the tests run is compiled in: the contrib Prometheus receiver (with its target_allocator client), the OTLP
+receiver (the troubleshooting guide's collector has one), the contrib file exporter, the debug exporter and the batch
+processor. The cached binary is rebuilt when this list changes (components.json beside it records what it holds).
+Standard library only, like localcluster.py.
 
   python3 hack/collector.py build     find or build it, print its path
 
@@ -31,7 +33,7 @@ BINARY = "otelcol"
 
 # kind → module paths (each at OTELCOL_VERSION): what the tests' collectors configure, and no more
 COMPONENTS: dict[str, tuple[str, ...]] = {
-    "receivers": (f"{CONTRIB}/receiver/prometheusreceiver",),
+    "receivers": (f"{CONTRIB}/receiver/prometheusreceiver", f"{CORE}/receiver/otlpreceiver"),
     "exporters": (f"{CONTRIB}/exporter/fileexporter", f"{CORE}/exporter/debugexporter"),
     "processors": (f"{CORE}/processor/batchprocessor",),
 }
@@ -43,8 +45,18 @@ def cached() -> Path:
     return localcluster.cache_root() / f"otelcol-{OTELCOL_VERSION}" / BINARY
 
 
+def components_record() -> str:
+    return json.dumps({"version": OTELCOL_VERSION, "components": COMPONENTS, "providers": PROVIDERS}, sort_keys=True)
+
+
 def find(build: bool = True) -> str | None:
-    """The binary's path; None when it is not cached and cannot be built (no Go)."""
+    """The binary's path; None when it is not cached and cannot be built (no Go). A cached binary built with other
+    components is rebuilt (when building is allowed and Go is here)."""
+    record = cached().parent / "components.json"
+    stale = cached().exists() and (not record.exists() or record.read_text() != components_record())
+    if stale and build and shutil.which("go") is not None:
+        localcluster.log(f"{cached()} was built with other components: rebuilding")
+        cached().unlink()
     return localcluster.find_tool("OTEL_OPERATOR_OTELCOL", cached(), build_collector, allow_build=build)
 
 
@@ -90,6 +102,7 @@ def build_collector(folder: Path) -> None:
     tmp = folder / f".{BINARY}.tmp"
     shutil.move(work / BINARY, tmp)
     tmp.rename(folder / BINARY)
+    (folder / "components.json").write_text(components_record())
     shutil.rmtree(work, ignore_errors=True)
 
 

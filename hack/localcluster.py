@@ -364,6 +364,7 @@ class Cluster:
     data_dir: str = ""
     version: str = ""
     controller_manager: bool = False
+    node: bool = False  # started for a real node (hack/realnode.py): in-cluster clients get tokens and CAs
 
     def save(self) -> None:
         Path(self.dir, "cluster.json").write_text(json.dumps(asdict(self), indent=2))
@@ -410,7 +411,13 @@ def binary_version(bindir: Path) -> str:
     return out.stdout.strip().split()[-1] if out.returncode == 0 and out.stdout.strip() else "unknown"
 
 
-def up(folder: Path, controller_manager: bool = True) -> Cluster:
+def up(folder: Path, controller_manager: bool = True, node: bool = False) -> Cluster:
+    """Start etcd, kube-apiserver and (unless told not to) kube-controller-manager on loopback.
+
+    node=True prepares the control plane for pods that really run (hack/realnode.py): ServiceAccount admission on,
+    so pods get tokens; the apiserver reaches kubelets by InternalIP (the node's name resolves nowhere); the
+    controller manager publishes the apiserver's self-signed certificate as kube-root-ca.crt.
+    """
     existing = Cluster.load(folder)
     if existing and all(pid_alive(p) for p in existing.pids.values()):
         log(f"already running: {existing.server}")
@@ -436,6 +443,7 @@ def up(folder: Path, controller_manager: bool = True) -> Cluster:
         data_dir=data_dir,
         version=binary_version(bindir),
         controller_manager=False,
+        node=node,
     )
 
     etcd_cmd = [
@@ -477,9 +485,12 @@ def up(folder: Path, controller_manager: bool = True) -> Cluster:
                 f"--service-account-key-file={sa_pub}",
                 f"--service-account-signing-key-file={sa_key}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--disable-admission-plugins=ServiceAccount",
                 "--endpoint-reconciler-type=none",
                 "--allow-privileged=true",
+                # without a node no pod runs, so pods need no token; with one they do
+                "--kubelet-preferred-address-types=InternalIP"
+                if node
+                else "--disable-admission-plugins=ServiceAccount",
             ],
             folder / "kube-apiserver.log",
         )
@@ -503,6 +514,7 @@ def up(folder: Path, controller_manager: bool = True) -> Cluster:
                     f"--service-cluster-ip-range={SERVICE_CIDR}",
                     "--bind-address=127.0.0.1",
                     f"--secure-port={kcm_port}",
+                    *([f"--root-ca-file={pki / 'apiserver.crt'}"] if node else []),
                 ],
                 folder / "kube-controller-manager.log",
             )

@@ -154,18 +154,18 @@ def build_base() -> None:
     if not tarball.exists():
         log(f"bootstrapping Debian {DEBIAN_SUITE} + Python with mmdebstrap (once; cached in {tarball.parent})")
         tmp = tarball.with_suffix(".tmp")
-        localcluster.run(
-            [
-                "nice", "-n", "10", "mmdebstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-                # the machine's own CAs (an egress proxy's among them), so pip in the image build reaches PyPI
-                '--customize-hook=mkdir -p "$1/usr/local/share/ca-certificates"; '
-                'cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" 2>/dev/null || true; '
-                'chroot "$1" update-ca-certificates',
-                '--customize-hook=chroot "$1" python3 -m venv /opt/py',
-                '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*',
-                "--format=tar", DEBIAN_SUITE, str(tmp), host_mirror(),
-            ]  # fmt: skip
-        )
+        hooks = [
+            # the machine's own CAs (an egress proxy's among them), so pip in the image build reaches PyPI
+            'mkdir -p "$1/usr/local/share/ca-certificates"; '
+            'cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" 2>/dev/null || true; '
+            'chroot "$1" update-ca-certificates',
+            'chroot "$1" python3 -m venv /opt/py',
+            'rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*',
+        ]
+        command = ["nice", "-n", "10", "mmdebstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}"]
+        command += [f"--customize-hook={hook}" for hook in hooks]
+        command += ["--format=tar", DEBIAN_SUITE, str(tmp), host_mirror()]
+        localcluster.run(command)
         tmp.rename(tarball)
     podman(
         "import",
