@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv controlplane oracles helm collector manifests test unit integration lint format demo run cluster-up cluster-down bench crds
+.PHONY: help venv controlplane oracles helm collector node manifests test unit integration lint format demo demo-node run cluster-up cluster-down bench crds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,13 +31,16 @@ helm: ## find or build the Helm CLI, the chart tests' engine (cached too)
 collector: ## find or build the OpenTelemetry Collector v0.158 (ocb: prometheus receiver, file exporter), the end-to-end tests' scraper (cached too)
 	$(PYTHON) hack/collector.py build
 
-test: venv controlplane oracles helm collector lint ## everything CI runs: lint, unit and integration tests
+node: controlplane collector ## find or build the real node: kubelet, kube-scheduler, its images (needs root and the node's packages; else says why and skips)
+	$(PYTHON) hack/realnode.py build --if-available
+
+test: venv controlplane oracles helm collector node lint ## everything CI runs: lint, unit and integration tests
 	$(PY) -m pytest -q -ra $(ARGS)
 
 unit: venv helm ## unit tests only (no cluster; the chart tests need the Helm CLI)
 	$(PY) -m pytest -q tests/unit $(ARGS)
 
-integration: venv controlplane oracles helm collector ## integration tests only (starts a local control plane)
+integration: venv controlplane oracles helm collector node ## integration tests only (starts a local control plane)
 	$(PY) -m pytest -q tests/integration $(ARGS)
 
 lint: venv ## ruff and mypy (strict on the package)
@@ -52,14 +55,17 @@ format: venv ## apply ruff's fixes and formatting
 demo: venv controlplane ## local control plane + CRDs + the guide's collector + the operator
 	$(PY) hack/demo.py $(ARGS)
 
+demo-node: venv controlplane helm collector ## the guide's whole flow in real pods on a real node: helm install, the guide, real scrapes (root)
+	$(PY) hack/demo_node.py $(ARGS)
+
 run: venv ## the operator against $$KUBECONFIG (or the local control plane's, when it is up)
 	@kc=$${KUBECONFIG:-$$( [ -f .cluster/kubeconfig ] && echo .cluster/kubeconfig )}; \
 	  $(VENV)/bin/otel-operator run $${kc:+--kubeconfig $$kc} $(ARGS)
 
-cluster-up: controlplane ## start the local control plane; prints the kubeconfig path
-	$(PYTHON) hack/localcluster.py up
+cluster-up: controlplane $(if $(NODE),collector) ## start the local control plane (NODE=1: with a real node, so pods run); prints the kubeconfig path
+	$(PYTHON) hack/localcluster.py up $(if $(NODE),--node)
 
-cluster-down: ## stop the local control plane
+cluster-down: ## stop the local control plane (and its node, if it has one)
 	$(PYTHON) hack/localcluster.py down
 
 bench: venv controlplane ## run the benchmarks; results go to docs/benchmarks.md

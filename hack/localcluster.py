@@ -6,6 +6,7 @@ Standard library only, so it runs before any virtualenv exists (CI's first step 
   python3 hack/localcluster.py build            find or build the binaries (kubectl too), print their folder
   python3 hack/localcluster.py up [--dir D]     start them on free ports, write D/kubeconfig
   python3 hack/localcluster.py down [--dir D]   stop what `up` started (by PID) and remove its data
+  python3 hack/localcluster.py up --node        the same with a real node, so pods run (hack/realnode.py; root)
 
 Where the binaries come from, first match wins:
   1. $KUBEBUILDER_ASSETS (envtest's convention: a folder with kube-apiserver and etcd);
@@ -616,12 +617,21 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="state folder (default: %(default)s)")
         if name == "up":
             p.add_argument("--no-controller-manager", action="store_true")
+            p.add_argument("--node", action="store_true", help="with a real node (hack/realnode.py)")
     args = parser.parse_args(argv)
     if args.cmd == "build":
         print(find_binaries(kubectl=True))
+    elif args.cmd == "up" and args.node:
+        import realnode  # the node needs this module; this module only delegates to it
+
+        print(realnode.up(args.dir.resolve()).kubeconfig)
     elif args.cmd == "up":
         cluster = up(args.dir.resolve(), controller_manager=not args.no_controller_manager)
         print(cluster.kubeconfig)
+    elif args.cmd == "down" and (args.dir.resolve() / "node.json").exists():
+        import realnode
+
+        realnode.down(args.dir.resolve())
     elif args.cmd == "down":
         down(args.dir.resolve())
     else:
