@@ -17,7 +17,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from otel_operator.manifests import BuildOptions, build
-from otel_operator.reconcile.collector import missing_allocator_permissions, reconcile
+from otel_operator.reconcile.collector import missing_allocator_permissions, missing_service_accounts, reconcile
 from otel_operator.reconcile.desired import OWNER_UID_LABEL
 from otel_operator.reconcile.discovery import api_server_endpoints, served_apis
 from otel_operator.reconcile.kube import Kube
@@ -397,3 +397,27 @@ async def test_without_allocator_rbac_a_missing_permission_is_a_warning(api: Api
     finally:
         await rbac.delete_cluster_role_binding("no-rbac-allocator")
         await rbac.delete_cluster_role("no-rbac-allocator")
+
+
+async def test_a_service_account_nobody_made_is_a_warning(api: ApiClient, objects: client.CustomObjectsApi) -> None:
+    # the troubleshooting guide names the allocator's ServiceAccount; forgetting to create it leaves the allocator
+    # without pods and nothing on the collector says why
+    body = guide_collector("unmade-account")
+    body["spec"]["targetAllocator"]["serviceAccount"] = "unmade-allocator-sa"
+    owner = await created(api, objects, body)
+    warning = next(c for c in owner["status"]["conditions"] if c["type"] == "ConfigurationWarning")
+    assert warning["message"].startswith(
+        f"spec.targetAllocator.serviceAccount: ServiceAccount {NS}/unmade-allocator-sa does not exist"
+    ), warning["message"]
+    assert f"kubectl -n {NS} create serviceaccount unmade-allocator-sa" in warning["message"]
+    built = build(body, BuildOptions())
+    every = [*built.objects, *built.allocator_objects]
+    core = client.CoreV1Api(api)
+    await core.create_namespaced_service_account(NS, {"metadata": {"name": "unmade-allocator-sa"}})
+    try:
+        assert await missing_service_accounts(Kube(api), every) == []
+    finally:
+        await core.delete_namespaced_service_account("unmade-allocator-sa", NS)
+    # the operator's own accounts (no serviceAccount field) are never reported, even before they exist
+    default = build(guide_collector("own-account"), BuildOptions())
+    assert await missing_service_accounts(Kube(api), [*default.objects, *default.allocator_objects]) == []

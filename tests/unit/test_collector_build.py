@@ -22,7 +22,10 @@ def test_manifest_pins_every_component_to_the_collector_release(tmp_path: Path) 
     components = {kind: [m["gomod"] for m in doc[kind]] for kind in ("receivers", "exporters", "processors")}
     contrib = "github.com/open-telemetry/opentelemetry-collector-contrib"
     assert components == {
-        "receivers": [f"{contrib}/receiver/prometheusreceiver v0.158.0"],
+        "receivers": [
+            f"{contrib}/receiver/prometheusreceiver v0.158.0",
+            "go.opentelemetry.io/collector/receiver/otlpreceiver v0.158.0",  # the guide's collector has one
+        ],
         "exporters": [
             f"{contrib}/exporter/fileexporter v0.158.0",
             "go.opentelemetry.io/collector/exporter/debugexporter v0.158.0",
@@ -107,3 +110,30 @@ def test_build_installs_ocb_and_keeps_only_the_binary(tmp_path: Path, monkeypatc
     # a second find takes the cache, building nothing
     (folder / "tools" / "builder").unlink()
     assert collector.find(build=True) == path
+
+
+def test_a_binary_built_with_other_components_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_OPERATOR_CACHE", str(tmp_path))
+    monkeypatch.delenv("OTEL_OPERATOR_OTELCOL", raising=False)
+    monkeypatch.setattr(collector.shutil, "which", lambda name: f"/usr/bin/{name}")
+    builds: list[Path] = []
+
+    def fake_build(folder: Path) -> None:  # what build_collector leaves behind
+        builds.append(folder)
+        (folder / collector.BINARY).write_text("new")
+        (folder / "components.json").write_text(collector.components_record())
+
+    monkeypatch.setattr(collector, "build_collector", fake_build)
+    binary = collector.cached()
+    binary.parent.mkdir(parents=True)
+    binary.write_text("old")
+    binary.chmod(0o755)
+    (binary.parent / "components.json").write_text('{"components": {"receivers": ["prometheusreceiver"]}}')
+    assert collector.find(build=False) == str(binary)  # not allowed to build: the old one still serves
+    assert binary.read_text() == "old"
+    assert collector.find() == str(binary)
+    assert binary.read_text() == "new"
+    assert builds == [binary.parent]
+    binary.chmod(0o755)
+    assert collector.find() == str(binary)  # up to date now: no second build
+    assert builds == [binary.parent]

@@ -241,6 +241,35 @@ async def missing_allocator_permissions(kube: Kube, objects: Sequence[Mapping[st
     ]
 
 
+async def missing_service_accounts(
+    kube: Kube, objects: Sequence[Mapping[str, Any]], *, standalone: bool = False
+) -> list[str]:
+    """Workloads told to run as a ServiceAccount that nobody made: the API server refuses their pods, which otherwise
+    shows only as a FailedCreate Event on a ReplicaSet the user never looks at. `standalone`: the objects are a
+    TargetAllocator resource's, whose field is `spec.serviceAccount`."""
+    made = {
+        (o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects if o.get("kind") == "ServiceAccount"
+    }
+    found = []
+    for obj in objects:
+        if obj.get("kind") not in WORKLOAD_KINDS:
+            continue
+        namespace, name = str(obj["metadata"]["namespace"]), str(obj["metadata"]["name"])
+        account = obj["spec"]["template"]["spec"].get("serviceAccountName")
+        if not account or (namespace, account) in made:
+            continue
+        if await kube.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}") is not None:
+            continue
+        allocator = name.endswith("-targetallocator")
+        field = "spec.serviceAccount" if standalone or not allocator else "spec.targetAllocator.serviceAccount"
+        found.append(
+            f"{field}: ServiceAccount {namespace}/{account} does not exist, so no pod of the "
+            f"{'target allocator' if allocator else 'collector'} ({obj['kind']} {name}) can be created; create it "
+            f"(kubectl -n {namespace} create serviceaccount {account}) or remove {field} to let the operator make one"
+        )
+    return found
+
+
 async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions) -> Outcome:
     """Reconcile an OpenTelemetryCollector, or a TargetAllocator (with the collector labelled to use it)."""
     meta = owner["metadata"]
@@ -269,6 +298,11 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
             warnings += await missing_allocator_permissions(kube, built.objects)
         except KubeError as err:  # the check is advice; it must never stop a reconcile
             log.warning("could not check the allocator's permissions: %s", err)
+    try:  # advice again: the allocator's objects are checked here too, where the collector's owner looks
+        every = [*built.objects, *([] if is_allocator else built.allocator_objects)]
+        warnings += await missing_service_accounts(kube, every, standalone=is_allocator and collector is None)
+    except KubeError as err:
+        log.warning("could not check the workloads' service accounts: %s", err)
     objects: list[dict[str, Any]] = list(built.objects)
     if options.collector_rbac and not is_allocator:
         # the API server lets the operator grant only what it holds: leave out a ClusterRole it may not grant
