@@ -162,9 +162,9 @@ def app_pods(kc: Kubectl) -> dict[str, str]:
     return {f"{p['status']['podIP']}:8080": p["metadata"]["name"] for p in pods if p["status"].get("podIP")}
 
 
-def scraped_pods(kc: Kubectl, pod: str) -> set[str]:
+def scraped_pods(kc: Kubectl, pod: str, namespace: str = NS) -> set[str]:
     """The app pods whose `py_app_scrapes_total` reached this collector's debug exporter (its log)."""
-    logs = kc("-n", NS, "logs", pod, check=False)
+    logs = kc("-n", namespace, "logs", pod, check=False)
     found: set[str] = set()
     for block in logs.split("Name: py_app_scrapes_total")[1:]:
         found.update(re.findall(r"-> app_pod: Str\(([^)]+)\)", block.split("Metric #")[0]))

@@ -121,11 +121,16 @@ def image_hash(image: str) -> str | None:
         return None
 
 
+def generated(path: Path) -> bool:
+    """Byte code and pip's editable-install metadata: not sources, and not in the image (.dockerignore)."""
+    return any(part == "__pycache__" or part.endswith(".egg-info") for part in path.parts)
+
+
 def digest(*parts: bytes | Path) -> str:
     h = hashlib.sha256()
     for part in parts:
         if isinstance(part, Path):
-            files = sorted(p for p in part.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            files = sorted(p for p in part.rglob("*") if p.is_file() and not generated(p))
             for f in files if part.is_dir() else [part]:
                 h.update(str(f.relative_to(ROOT) if f.is_relative_to(ROOT) else f.name).encode())
                 h.update(f.read_bytes())

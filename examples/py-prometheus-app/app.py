@@ -1,11 +1,17 @@
 """The troubleshooting guide's py-prometheus-app: a Prometheus-format /metrics endpoint on port 8080.
 
 Standard library only, so its image needs nothing but Python. Each scrape counts itself, so a collector's exporter
-output shows the app's metric move (and which pod answered, through the collector's target labels)."""
+output shows the app's metric move (and which pod answered, through the collector's target labels).
+
+With BASIC_AUTH_USERNAME and BASIC_AUTH_PASSWORD set, /metrics answers 401 to any other credentials (and says so on
+stderr, one line each): a ServiceMonitor's basicAuth must reach the scraper intact. /healthz never asks."""
 
 from __future__ import annotations
 
+import base64
+import hmac
 import os
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,11 +34,32 @@ def exposition(scrapes: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def authorized(header: str | None) -> bool:
+    user, password = os.environ.get("BASIC_AUTH_USERNAME"), os.environ.get("BASIC_AUTH_PASSWORD")
+    if not user or password is None:
+        return True
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    return hmac.compare_digest((header or "").encode(), expected.encode())
+
+
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         global _scrapes
-        if self.path.split("?", 1)[0] != "/metrics":
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if path != "/metrics":
             self.send_error(404, "only /metrics here")
+            return
+        if not authorized(self.headers.get("Authorization")):
+            print(f"refused {self.client_address[0]}: wrong or missing basic auth", file=sys.stderr, flush=True)
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="metrics"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         with _lock:
             _scrapes += 1

@@ -13,8 +13,15 @@ node's Debian packages (`.ci/run` installs them); elsewhere it is skipped with t
 
 from __future__ import annotations
 
+import base64
+import json
+import secrets
+import socket
+import ssl
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,12 +52,24 @@ def node() -> Iterator[localcluster.Cluster]:
         realnode.down(STATE)
 
 
-def test_guide_flow_on_a_real_node(node: localcluster.Cluster) -> None:
+@pytest.fixture(scope="module")
+def kc(node: localcluster.Cluster) -> flow.Kubectl:
+    """kubectl on the node's cluster, once the chart is installed and the operator pod is Ready."""
     kc = flow.kubectl_for(node.kubeconfig)
-    # 1-2. helm install; the operator pod becomes Ready, running the locally built project image
     flow.install_chart(node.kubeconfig, kc)
+    return kc
+
+
+def test_the_chart_runs_the_locally_built_image(kc: flow.Kubectl) -> None:
     image = kc("-n", flow.OPERATOR_NS, "get", "pods", "-o", "jsonpath={.items[*].spec.containers[0].image}")
     assert image == realnode.nodeimages.project_image()
+    ready = kc(
+        "-n", flow.OPERATOR_NS, "get", "pods", "-o", 'jsonpath={.items[0].status.conditions[?(@.type=="Ready")].status}'
+    )
+    assert ready == "True"
+
+
+def test_guide_flow_on_a_real_node(kc: flow.Kubectl) -> None:
 
     # 3-4. the guide applied; the app, the collector's and the allocator's pods run
     flow.apply_guide(kc)
@@ -120,3 +139,107 @@ def test_guide_flow_on_a_real_node(node: localcluster.Cluster) -> None:
     assert out[0] == "no-default"
     assert out[1].startswith("OSError 101"), out  # ENETUNREACH
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "0"
+
+
+SECURE_NS = "secure"
+COLLECTOR = "app.kubernetes.io/component=opentelemetry-collector"
+
+
+def secure_objects(password: str) -> list[dict[str, Any]]:
+    """An app whose /metrics wants basic auth, a ServiceMonitor carrying it from a Secret, and a collector with the
+    allocator's mTLS on (no cert-manager here: the operator issues the certificates)."""
+    labels = {"app": "secure-app"}
+    secret_ref = {"name": "app-basic-auth"}
+    env = [{"name": f"BASIC_AUTH_{k.upper()}", "valueFrom": {"secretKeyRef": {**secret_ref, "key": k}}}
+           for k in ("username", "password")]  # fmt: skip
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SECURE_NS}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "app-basic-auth", "namespace": SECURE_NS},
+         "stringData": {"username": "scraper", "password": password}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "secure-app", "namespace": SECURE_NS},
+         "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels},
+          "spec": {"terminationGracePeriodSeconds": 2, "containers": [{
+              "name": "app", "image": realnode.nodeimages.APP, "imagePullPolicy": "IfNotPresent", "env": env,
+              "ports": [{"name": "prom", "containerPort": 8080}],
+              "readinessProbe": {"httpGet": {"path": "/healthz", "port": "prom"}, "periodSeconds": 2}}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "secure-app", "namespace": SECURE_NS,
+         "labels": labels}, "spec": {"selector": labels, "ports": [{"name": "prom", "port": 8080}]}},
+        {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+         "metadata": {"name": "secure-sm", "namespace": SECURE_NS},
+         "spec": {"selector": {"matchLabels": labels}, "endpoints": [{"port": "prom", "interval": "5s", "basicAuth": {
+             "username": {**secret_ref, "key": "username"}, "password": {**secret_ref, "key": "password"}}}]}},
+        {"apiVersion": "opentelemetry.io/v1beta1", "kind": "OpenTelemetryCollector",
+         "metadata": {"name": "vault", "namespace": SECURE_NS},
+         "spec": {"mode": "statefulset", "targetAllocator": {
+             "enabled": True, "mtls": {"enabled": True},
+             "prometheusCR": {"enabled": True, "serviceMonitorSelector": {}, "podMonitorSelector": {}}},
+          "config": {"receivers": {"prometheus": {"config": {"scrape_configs": []}}},
+                     "exporters": {"debug": {"verbosity": "detailed"}},
+                     "service": {"pipelines": {"metrics": {"receivers": ["prometheus"], "exporters": ["debug"]}}}}}},
+    ]  # fmt: skip
+
+
+def test_credentials_reach_real_collectors_over_operator_issued_mtls(kc: flow.Kubectl) -> None:
+    """Issue 13's end to end: a basicAuth-protected app scraped by a real Collector with the real password, which
+    only the allocator's mTLS listener serves, with certificates the operator issued and mounted."""
+    password = secrets.token_urlsafe(12)
+    kc("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": secure_objects(password)}))
+    flow.rollout(kc, SECURE_NS, "deploy/secure-app", 120)
+    flow.eventually(lambda: kc("-n", SECURE_NS, "get", "deploy/vault-targetallocator", check=False), 60, "allocator")
+    flow.rollout(kc, SECURE_NS, "statefulset/vault-collector")
+    flow.rollout(kc, SECURE_NS, "deploy/vault-targetallocator")
+    app_pod = kc("-n", SECURE_NS, "get", "pods", "-l", "app=secure-app", "-o", "jsonpath={.items[0].metadata.name}")
+
+    # the operator issued the certificates and mounted them: the client's in the collector, the server's in the
+    # allocator, both signed by the CA it made
+    def mounted(selector: str) -> list[str]:
+        pod = json.loads(kc("-n", SECURE_NS, "get", "pods", "-l", selector, "-o", "json"))["items"][0]
+        return [v["secret"]["secretName"] for v in pod["spec"]["volumes"] if "secret" in v]
+
+    assert "vault-ta-client-cert" in mounted(COLLECTOR)
+    assert "vault-ta-server-cert" in mounted("app.kubernetes.io/component=opentelemetry-targetallocator")
+
+    def data(name: str) -> dict[str, str]:
+        return dict(json.loads(kc("-n", SECURE_NS, "get", "secret", name, "-o", "json"))["data"])
+
+    ca = base64.b64decode(data("vault-ca-cert")["ca.crt"]).decode()
+    for leaf in ("vault-ta-server-cert", "vault-ta-client-cert"):
+        keys = data(leaf)
+        assert {"tls.crt", "tls.key", "ca.crt"} <= set(keys)
+        assert ca.strip() in base64.b64decode(keys["ca.crt"]).decode()  # the operator's CA is trusted on both sides
+    collector_config = kc("-n", SECURE_NS, "get", "configmaps", "-l", COLLECTOR, "-o", "jsonpath={.items[*].data}")
+    assert "https://vault-targetallocator:443" in collector_config
+
+    # the real Collector scrapes the app with the real password (the app answers 401 to anything else)
+    flow.eventually(lambda: app_pod in scraped(kc, "vault-collector-0"), 120,
+                    f"vault-collector-0 scraping {app_pod} with basic auth",
+                    show=lambda: kc("-n", SECURE_NS, "logs", app_pod, check=False) + flow.diagnostics(kc))  # fmt: skip
+
+    # the plain listener, which anyone in the cluster can reach, never serves the password
+    allocator = kc("-n", SECURE_NS, "get", "svc", "vault-targetallocator", "-o", "jsonpath={.spec.clusterIP}")
+    plain = urllib.request.urlopen(f"http://{allocator}/scrape_configs", timeout=5).read().decode()
+    assert "secure-sm" in plain
+    assert password not in plain
+    assert "<secret>" in plain
+
+    # a client without the operator's client certificate is refused, and the allocator says who and why
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+
+    def without_certificate() -> bytes:
+        with socket.create_connection((allocator, 443), timeout=5) as raw, context.wrap_socket(raw) as tls:
+            tls.sendall(b"GET /scrape_configs HTTP/1.1\r\nHost: x\r\n\r\n")
+            return tls.recv(1024)
+
+    try:
+        answer = without_certificate()
+    except (ssl.SSLError, OSError):  # the alert (TLS 1.3 may deliver it at the first read)
+        answer = b""
+    assert answer == b"", answer
+    flow.eventually(lambda: "refused TLS client" in kc("-n", SECURE_NS, "logs", "deploy/vault-targetallocator"), 30,
+                    "the allocator's line about the refused client")  # fmt: skip
+    kc("delete", "namespace", SECURE_NS, "--wait=false")
+
+
+def scraped(kc: flow.Kubectl, pod: str) -> set[str]:
+    return flow.scraped_pods(kc, pod, namespace=SECURE_NS)
