@@ -309,6 +309,8 @@ async def allocated(http: aiohttp.ClientSession, base: str, collectors: list[str
     for job, entry in jobs.items():
         for collector in collectors:
             async with http.get(f"{base}{entry['_link']}?collector_id={collector}") as resp:
+                if resp.status == 503:  # not ready (first lists pending): no assignment yet
+                    return {}
                 assert resp.headers["Content-Type"] == "application/json"
                 for group in await resp.json():
                     for address in group["targets"]:

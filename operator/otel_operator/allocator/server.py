@@ -4,7 +4,7 @@ Every handler is a lookup: no serialisation, no sorting, no copying of maps per 
 the upstream Target Allocator (what the Collector's prometheus receiver and Prometheus's HTTP SD rely on):
 - `/jobs/<job>/targets`: the job segment is read from the raw path and decoded as Go's `url.QueryUnescape` does
   (`%2F` → `/`, `+` → space); a literal `/` in a job name must be sent as `%2F`. With `collector_id` (the first
-  value only): a JSON array, `[]` for an unknown job or collector, always 200. Without: a map of every collector.
+  value only): a JSON array, `[]` for an unknown job or collector. Without: a map of every collector.
 - `application/json` everywhere JSON is served; unknown paths and non-GET methods get `404 page not found`.
 - `/scrape_configs` redacts secrets as `"<secret>"` unless the request came over the mutual-TLS listener (or
   `allow_insecure_auth_secrets` is on).
@@ -12,7 +12,9 @@ Better than upstream, on purpose: strong ETags with `If-None-Match` → 304; `/s
 first configuration is rendered, and with prometheusCR until the monitors' first lists arrived (upstream answers 200
 with an empty body, which makes a collector drop its jobs). The collector ignores the status and parses any body as
 YAML, so the 503 body is a quoted string: never a mapping (a `reason: text` line would be one), which makes the
-collector's parse fail and keep the jobs it has;
+collector's parse fail and keep the jobs it has; `/jobs/<job>/targets` answers 503 too until the allocator is ready
+(every first list seen), so a restarted allocator never hands out an assignment made before it knew every collector
+(upstream serves it: a target can briefly get two scrapers, or none); its clients keep their last targets meanwhile;
 a malformed escape in a job name is a 400 that says so (upstream: 500 with `{}`); the all-collectors map links to a
 route that exists.
 """
@@ -154,6 +156,11 @@ class Routes:
             job = go_query_unescape(raw_job)
         except ValueError as err:
             return web.json_response({"error": f"job name in path: {err}; escape '%' as %25"}, status=400)
+        if not self.served.ready:
+            # a restarted allocator that has not yet seen every collector and monitor would hand out a partial or
+            # doubled assignment; an error makes each client keep the targets it has (Prometheus' HTTP SD and the
+            # Collector's receiver both keep the last good answer)
+            return _text(503, not_ready_body(self.served.not_ready_reason))
         model = self.served.model
         if "collector_id" in request.query:
             return _body(request, model.targets_body(job, request.query.getone("collector_id")))

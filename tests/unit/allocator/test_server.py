@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -98,7 +99,7 @@ async def _start(app: web.Application) -> tuple[web.AppRunner, str]:
 
 @pytest.fixture
 async def live() -> AsyncIterator[Live]:
-    served = Served(build_model(), AllocatorMetrics("consistent-hashing"))
+    served = Served(build_model(), AllocatorMetrics("consistent-hashing"), ready=True)  # a running allocator
     plain, base = await _start(make_app(served))
     secure, secure_base = await _start(make_app(served, secure=True))
     try:
@@ -376,6 +377,7 @@ async def test_scrape_configs_is_503_until_rendered_then_redacted_unless_secure(
 
 
 async def test_livez_always_200_and_readyz_follows_readiness(live: Live) -> None:
+    live.served.ready, live.served.not_ready_reason = False, "starting"
     assert (await live.get("/livez")).status == 200
     not_ready = await live.get("/readyz")
     assert not_ready.status == 503
@@ -387,6 +389,18 @@ async def test_livez_always_200_and_readyz_follows_readiness(live: Live) -> None
     assert (ready.status, ready.body) == (200, b"")
     assert (await live.get("/livez")).status == 200
     assert (await live.get("/readyz", secure=True)).status == 200
+
+
+async def test_targets_wait_for_readiness_so_clients_keep_their_last_answer(live: Live) -> None:
+    # before every first list (a restart), an assignment may be missing collectors: an error, which Prometheus'
+    # HTTP SD and the Collector's receiver answer by keeping the targets they have, rather than a wrong 200
+    live.served.ready, live.served.not_ready_reason = False, "waiting for the first list of collector pods"
+    for path in ("/jobs/plain/targets?collector_id=collector-0", "/jobs/plain/targets"):
+        reply = await live.get(path)
+        assert reply.status == 503, path
+        assert json.loads(reply.body) == "target allocator not ready: waiting for the first list of collector pods"
+    live.served.ready = True
+    assert (await live.get("/jobs/plain/targets?collector_id=collector-0")).status == 200
 
 
 # --------------------------------------------------------------------------------------------------- Content-Type
