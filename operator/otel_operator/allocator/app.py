@@ -23,6 +23,7 @@ from typing import Any, cast
 from aiohttp import web
 from kubernetes_asyncio.client.api_client import ApiClient
 
+from otel_operator import serving
 from otel_operator.allocator import watch
 from otel_operator.allocator.collectors import collectors_of
 from otel_operator.allocator.config import AllocatorConfig, LabelSelector
@@ -592,18 +593,21 @@ async def serve(allocator: Allocator) -> Listeners:
         ctx = server_ssl_context(cfg)
         sites.append(("https", cfg.https.listen_addr, ctx))
         listeners.tasks.append(asyncio.create_task(reload_certificates(ctx, cfg), name="reload certificates"))
+    limits = cfg.http_server
     for name, addr, context in sites:
-        runner = web.AppRunner(make_app(allocator.served, secure=context is not None), access_log=None)
+        runner = serving.runner(make_app(allocator.served, secure=context is not None), limits)
         await runner.setup()
         host, port = parse_listen_addr(addr)
         # the mTLS listener logs each refused client (peer and reason): plain aiohttp says nothing of them
-        site_class = MutualTLSSite if context is not None else web.TCPSite
-        site = site_class(runner, host, port, ssl_context=context, reuse_address=True)
+        site_class = MutualTLSSite if context is not None else serving.GuardedSite
+        site = site_class(runner, host, port, limits=limits, name=name, ssl_context=context, reuse_address=True)
         await site.start()
         listeners.runners.append(runner)
-        sockets = getattr(site._server, "sockets", None) or []
-        listeners.ports[name] = sockets[0].getsockname()[1] if sockets else port
-        log.info("serving %s on %s (port %d)", name, addr, listeners.ports[name])
+        listeners.ports[name] = site.port
+        log.info(
+            "serving %s on %s (port %d; idle timeout %gs, at most %d connections)",
+            name, addr, site.port, limits.idle_timeout, site.cap,
+        )  # fmt: skip
     return listeners
 
 

@@ -51,6 +51,7 @@ from otel_operator.prom.targets import (
     format_duration,
     parse_duration,
 )
+from otel_operator.serving import ServerLimits
 
 T = TypeVar("T")
 
@@ -249,6 +250,7 @@ class AllocatorConfig:
     allow_insecure_auth_secrets: bool = False
     collector_not_ready_grace_period: int = 30_000  # ms; 0 disables readiness filtering
     telemetry: TelemetryConfig = TelemetryConfig()
+    http_server: ServerLimits = field(default_factory=ServerLimits)  # ours: the listeners' idle timeout, connection cap
 
     @property
     def uses_kubernetes(self) -> bool:
@@ -259,6 +261,7 @@ class AllocatorConfig:
 _TOP_KEYS: Final = tuple(f.name for f in dataclasses.fields(AllocatorConfig))
 _CR_KEYS: Final = tuple(f.name for f in dataclasses.fields(PrometheusCRConfig))
 _HTTPS_KEYS: Final = tuple(f.name for f in dataclasses.fields(HttpsConfig))
+_HTTP_SERVER_KEYS: Final = ("idle_timeout", "max_connections")
 _MONITOR_SELECTORS: Final = ("service_monitor", "pod_monitor", "scrape_config", "probe")
 
 
@@ -702,6 +705,30 @@ def _read_https(reader: _Reader, value: object, path: str) -> HttpsConfig:
     )
 
 
+def _read_http_server(reader: _Reader, value: object, path: str) -> ServerLimits:
+    raw = reader.mapping(value, path, _HTTP_SERVER_KEYS)
+    if raw is None:
+        return ServerLimits()
+
+    def idle(value: object, at: str) -> float:
+        ms = _go_duration(value, at)
+        if ms < 1000:
+            text = go_quote(_duration_text(value))
+            raise _Problem(f"{text} is too short for a client to send its request; use e.g. 30s")
+        return ms / 1000
+
+    def cap(value: object, at: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            what = _describe(value)
+            raise _Problem(f"expected a whole number of connections (0: half the descriptor limit), got {what}")
+        return value
+
+    return ServerLimits(
+        idle_timeout=reader.value(raw, "idle_timeout", path, ServerLimits().idle_timeout, idle),
+        max_connections=reader.value(raw, "max_connections", path, 0, cap),
+    )
+
+
 def _read_telemetry(reader: _Reader, value: object, path: str) -> TelemetryConfig:
     raw = reader.mapping(value, path, ("metrics",))
     metrics = reader.mapping(raw.get("metrics") if raw else None, _join(path, "metrics"), ("readers",))
@@ -805,6 +832,7 @@ def _read(raw_doc: object) -> tuple[AllocatorConfig, list[tuple[str, str]]]:
             raw, "collector_not_ready_grace_period", "", base.collector_not_ready_grace_period, _go_duration
         ),
         telemetry=_read_telemetry(reader, raw.get("telemetry"), "telemetry"),
+        http_server=_read_http_server(reader, raw.get("http_server"), "http_server"),
     )
     return config, reader.problems
 
@@ -1128,6 +1156,11 @@ def to_dict(config: AllocatorConfig) -> dict[str, Any]:
         "allow_insecure_auth_secrets": config.allow_insecure_auth_secrets,
         "collector_not_ready_grace_period": format_go_duration(config.collector_not_ready_grace_period),
     }
+    if config.http_server != ServerLimits():
+        out["http_server"] = {
+            "idle_timeout": format_go_duration(round(config.http_server.idle_timeout * 1000)),
+            "max_connections": config.http_server.max_connections,
+        }
     if config.collectors is not None:
         out["collectors"] = list(config.collectors)
     if config.telemetry.readers:

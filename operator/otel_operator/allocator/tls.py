@@ -4,8 +4,8 @@ the peer and the reason.
 asyncio's TLS layer neither logs a failed handshake (an `ssl.SSLError` is an `OSError`, which it reports only in
 debug mode) nor sends the alert OpenSSL queued for the peer (it closes the socket first): a collector with the wrong
 certificate then sees a reset connection, and the allocator's log says nothing. `MutualTLSSite` serves the aiohttp
-runner like `web.TCPSite`, but each connection's TLS runs in `_LoggedTLSProtocol`, which on a failed handshake sends
-the queued alert, then logs, then lets asyncio close the connection as usual.
+runner like the other listeners (otel_operator.serving), but each connection's TLS runs in `_LoggedTLSProtocol`,
+which on a failed handshake sends the queued alert, then logs, then lets asyncio close the connection as usual.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import ssl
 from asyncio import sslproto
 from typing import Any, Final
 
-from aiohttp import web
+from otel_operator.serving import ConciseHandler, GuardedSite
 
 log = logging.getLogger("otel_operator.allocator")
 
@@ -59,29 +59,14 @@ class _LoggedTLSProtocol(sslproto.SSLProtocol):
         super()._on_handshake_complete(handshake_exc)
 
 
-class MutualTLSSite(web.TCPSite):
-    """`web.TCPSite` whose TLS handshakes are logged when they fail (see the module's docstring). Takes the same
-    arguments; `ssl_context` is required."""
+class MutualTLSSite(GuardedSite):
+    """The serving policy's site (otel_operator.serving) with each connection's TLS in `_LoggedTLSProtocol`, so a
+    failed handshake is logged (see the module's docstring). `ssl_context` is required."""
 
-    async def start(self) -> None:
-        await web.BaseSite.start(self)  # registers the site with its runner, as TCPSite.start does first
-        loop = asyncio.get_running_loop()
-        server = self._runner.server
+    def wrap(self, handler: ConciseHandler) -> asyncio.BaseProtocol:
         context = self._ssl_context
-        if server is None or context is None:
-            raise RuntimeError("MutualTLSSite needs a set-up runner and an ssl_context")
-
-        def connection() -> asyncio.BaseProtocol:
-            # no waiter (None): nobody awaits the handshake here, the protocol reports it itself
-            return _LoggedTLSProtocol(loop, server(), context, None, server_side=True)  # type: ignore[arg-type]
-
-        self._server = await loop.create_server(
-            connection,
-            self._host,
-            self._port,
-            backlog=self._backlog,
-            reuse_address=self._reuse_address,
-            reuse_port=self._reuse_port,
-        )
-        sockets = self._server.sockets
-        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
+        if context is None:
+            raise RuntimeError("MutualTLSSite needs an ssl_context")
+        # no waiter (None): nobody awaits the handshake here, the protocol reports it itself
+        loop = asyncio.get_running_loop()
+        return _LoggedTLSProtocol(loop, handler, context, None, server_side=True)  # type: ignore[arg-type]

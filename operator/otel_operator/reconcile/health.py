@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from otel_operator import serving
+
 READY_PATH = "/readyz"
 
 
@@ -45,10 +47,10 @@ async def serve_health(url: str, alive: Callable[[], bool], ready: Callable[[], 
     app.router.add_get(path, liveness)
     if path != READY_PATH:
         app.router.add_get(READY_PATH, readiness)
-    runner = web.AppRunner(app, access_log=None)
+    runner = serving.runner(app, serving.ServerLimits())  # the product's one serving policy: timeouts, a cap
     await runner.setup()
     host = parts.hostname or None
-    await web.TCPSite(
-        runner, None if host in (None, "0.0.0.0", "") else host, parts.port or 8080, reuse_address=True
+    await serving.GuardedSite(
+        runner, None if host in (None, "0.0.0.0", "") else host, parts.port or 8080, name="health", reuse_address=True
     ).start()
     return runner

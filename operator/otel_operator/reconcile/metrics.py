@@ -11,6 +11,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from otel_operator import serving
+
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -74,8 +76,8 @@ async def serve_metrics(metrics: OperatorMetrics, addr: str) -> web.AppRunner:
 
     app = web.Application()
     app.router.add_get("/metrics", handler)
-    runner = web.AppRunner(app, access_log=None)
+    runner = serving.runner(app, serving.ServerLimits())  # the product's one serving policy: timeouts, a cap
     await runner.setup()
     host, _, port = addr.rpartition(":")
-    await web.TCPSite(runner, host.strip("[]") or None, int(port), reuse_address=True).start()
+    await serving.GuardedSite(runner, host.strip("[]") or None, int(port), name="metrics", reuse_address=True).start()
     return runner
