@@ -273,3 +273,32 @@ def test_the_allocator_serves_on_with_300_idle_clients_and_256_descriptors(tmp_p
             s.close()
         proc.terminate()
         proc.wait(10)
+
+
+def run_allocator(tmp_path: Path, listen_addr: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "ta.yaml"
+    config.write_text(f'listen_addr: "{listen_addr}"\ncollectors: [collector-0]\n')
+    return subprocess.run(
+        [sys.executable, "-m", "otel_operator", "allocator", f"--config={config}"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_an_unresolvable_listen_host_names_the_key_and_the_fix(tmp_path: Path) -> None:
+    done = run_allocator(tmp_path, "no-such-host.invalid:8080")
+    assert done.returncode == 2
+    assert 'listen_addr: cannot listen on "no-such-host.invalid:8080": the host' in done.stderr
+    assert 'e.g. ":8080" for every interface' in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_port_in_use_names_the_key_and_the_fix(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_allocator(tmp_path, f"127.0.0.1:{port}")
+    assert done.returncode == 2
+    assert f'listen_addr: cannot listen on "127.0.0.1:{port}": port {port} is in use by another process' in done.stderr
+    assert "choose another port" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import os
+import socket
 import ssl
 import time
 from collections.abc import Iterable, Mapping
@@ -584,6 +586,27 @@ class Listeners:
             await runner.cleanup()
 
 
+class ListenError(OSError):
+    """A listener that cannot bind: the message names the config key and what to do."""
+
+
+def listen_problem(key: str, addr: str, host: str | None, port: int, err: OSError) -> str:
+    """Why `addr` cannot be listened on, as the config key and its fix (the OS error alone names neither)."""
+    where = f'{key}: cannot listen on "{addr}"'
+    if isinstance(err, socket.gaierror):
+        return (
+            f"{where}: the host {host!r} does not resolve ({err.strerror}); use an address of this machine, "
+            f'e.g. ":{port}" for every interface or "127.0.0.1:{port}"'
+        )
+    if err.errno == errno.EADDRINUSE:
+        return f"{where}: port {port} is in use by another process; stop that process or choose another port"
+    if err.errno == errno.EADDRNOTAVAIL:
+        return f'{where}: {host!r} is not an address of this machine; use one of its addresses, or ":{port}"'
+    if err.errno == errno.EACCES:
+        return f"{where}: ports below 1024 need privileges; use a port above 1023 (the default is 8080)"
+    return f"{where}: {err.strerror or err}"
+
+
 async def serve(allocator: Allocator) -> Listeners:
     """Bind the HTTP listener (and the mutual-TLS one if enabled); returns the bound ports."""
     cfg = allocator.config
@@ -601,8 +624,13 @@ async def serve(allocator: Allocator) -> Listeners:
         # the mTLS listener logs each refused client (peer and reason): plain aiohttp says nothing of them
         site_class = MutualTLSSite if context is not None else serving.GuardedSite
         site = site_class(runner, host, port, limits=limits, name=name, ssl_context=context, reuse_address=True)
-        await site.start()
         listeners.runners.append(runner)
+        try:
+            await site.start()
+        except OSError as err:
+            await listeners.close()  # nothing half-started stays behind
+            key = "listen_addr" if name == "http" else "https.listen_addr"
+            raise ListenError(listen_problem(key, addr, host, port, err)) from None
         listeners.ports[name] = site.port
         log.info(
             "serving %s on %s (port %d; idle timeout %gs, at most %d connections)",
@@ -615,7 +643,12 @@ async def run_allocator(config: AllocatorConfig, stop: asyncio.Event | None = No
     """`otel-operator allocator`: run until `stop` is set (or forever)."""
     api = await kube_client(config) if config.uses_kubernetes else None
     allocator = Allocator(config, api)
-    listeners = await serve(allocator)
+    try:
+        listeners = await serve(allocator)
+    except BaseException:
+        if api is not None:
+            await api.close()
+        raise
     try:
         await allocator.start()
         await (stop.wait() if stop is not None else asyncio.Event().wait())
