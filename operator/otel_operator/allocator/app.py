@@ -39,7 +39,7 @@ from otel_operator.allocator.sd.pollers import PolledSD, Pollers
 from otel_operator.allocator.server import Served, make_app
 from otel_operator.allocator.strategies import Collector, by_name
 from otel_operator.allocator.tls import MutualTLSSite
-from otel_operator.diagnose.core import diagnose_allocator
+from otel_operator.diagnose.core import diagnose_allocator, diagnose_static
 from otel_operator.diagnose.model import Inputs
 from otel_operator.prom.model import TargetGroup
 from otel_operator.prom.targets import GlobalDefaults, ScrapeConfigError, ScrapeSettings
@@ -136,8 +136,8 @@ class Allocator:
         self.metrics = AllocatorMetrics(strategy.name)
         self.model = AllocationModel(strategy, filtering=cfg.filter_strategy == "relabel-config")
         self.served = Served(self.model, self.metrics, allow_insecure_secrets=cfg.allow_insecure_auth_secrets)
-        if self.api is not None:
-            self.served.diagnose = self.diagnose
+        # with Kubernetes, the guide's checks over what it watches; without, the relabel part (no cluster needed)
+        self.served.diagnose = self.diagnose if self.api is not None else self.diagnose_static
         self.router = DiscoveryRouter(self._objects)
         self.pollers = Pollers(self._on_polled)
         self.events = EventRecorder(self.api)
@@ -456,11 +456,7 @@ class Allocator:
     async def diagnose(self) -> list[dict[str, Any]]:
         """`/debug/diagnose`: the guide's checks over what this allocator watches. The objects are copied on the
         loop (watches keep changing them); the diagnosis runs in a worker thread."""
-        assignment = self.model.assignment()
-        assignments = {
-            job: {t.ref.address: assignment.get(key) for key, t in self.model.targets(job).items()}
-            for job in self.model.job_names
-        }
+        assignments = self.assignments()
         inputs = Inputs(
             namespaces=list(self._objects("Namespace")),
             service_monitors=list(self._objects("ServiceMonitor")),
@@ -473,6 +469,19 @@ class Allocator:
             assignments=assignments,
         )
         findings = await asyncio.to_thread(diagnose_allocator, inputs, self.config)
+        return [f.to_dict() for f in findings]
+
+    def assignments(self) -> dict[str, dict[str, str | None]]:
+        """{job: {address: collector}} as the model has assigned them."""
+        assignment = self.model.assignment()
+        return {
+            job: {t.ref.address: assignment.get(key) for key, t in self.model.targets(job).items()}
+            for job in self.model.job_names
+        }
+
+    async def diagnose_static(self) -> list[dict[str, Any]]:
+        """`/debug/diagnose` without Kubernetes: which rule dropped each static target, where each kept one went."""
+        findings = await asyncio.to_thread(diagnose_static, self.config, self.assignments())
         return [f.to_dict() for f in findings]
 
     # ---------------------------------------------------------------------------------------------- running

@@ -26,6 +26,7 @@ from otel_operator.manifests.labels import TARGET_ALLOCATOR_LABEL
 from otel_operator.prom.discovery.common import AttachMetadata, Role
 from otel_operator.prom.discovery.index import DiscoveryIndex
 from otel_operator.prom.monitors.generate import generate_scrape_configs
+from otel_operator.prom.promconfig import PromConfigError, static_target_groups
 from otel_operator.prom.relabel import RelabelConfigError
 from otel_operator.prom.targets import Mode, ScrapeConfigError, ScrapeJob
 
@@ -95,6 +96,55 @@ def diagnose_allocator(inputs: Inputs, config: AllocatorConfig, who: str = "targ
     for kind, monitors in (("ServiceMonitor", inputs.service_monitors), ("PodMonitor", inputs.pod_monitors)):
         for monitor in sorted(monitors, key=lambda m: (namespace_of(m), name_of(m))):
             findings += _monitor(kind, {**monitor, "kind": kind}, _Scope(who, config, world))
+    return findings
+
+
+def diagnose_static(
+    config: AllocatorConfig, assignments: Mapping[str, Mapping[str, Any]] | None, who: str = "target allocator"
+) -> list[Finding]:
+    """The relabel part of the diagnosis, which needs no cluster: for every target of the file's `static_configs`,
+    the rule that dropped it, or the collector it went to."""
+    findings: list[Finding] = []
+    for index, scrape_config in enumerate(config.config.scrape_configs):
+        job_name = str(scrape_config.get("job_name", ""))
+        where = f"config.scrape_configs[{index}]"
+        try:
+            job = ScrapeJob.from_config(scrape_config, config.config.defaults)
+            groups = static_target_groups(scrape_config.get("static_configs"), job_name, check_addresses=False)
+        except (ScrapeConfigError, RelabelConfigError, PromConfigError) as err:
+            findings.append(Finding(f"job {job_name}", False, f"cannot run: {err}", f"correct {where}", (who,)))
+            continue
+        if not groups:
+            continue
+        assigned = _assignments(assignments, job_name)
+        for group in groups:
+            for target in job.assemble_group(group, Mode.ALLOCATOR):
+                me = f"target {target.address} of job {job_name}"
+                if target.kept:
+                    findings.append(_kept(me, job_name, target.address, assigned, (who,)))
+                    continue
+                if target.error is not None:
+                    findings.append(
+                        Finding(me, False, f"refused after relabeling: {target.error}", f"correct {where}", (who,))
+                    )
+                    continue
+                drop = dropping_rule(job, target)
+                if drop is None:
+                    continue
+                rule = drop.rule
+                described = f"relabel_configs[{drop.index}] (action {rule.action}"
+                if rule.source_labels:
+                    described += f", source_labels [{', '.join(rule.source_labels)}], which read {drop.source_value!r}"
+                described += f", regex {rule.effective_regex!r})"
+                findings.append(
+                    Finding(
+                        me,
+                        False,
+                        f"dropped by job {job_name} at {described}",
+                        f"change or remove {where}.relabel_configs[{drop.index}] so that it keeps this target",
+                        (who,),
+                    )
+                )
     return findings
 
 
