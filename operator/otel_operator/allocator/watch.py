@@ -158,6 +158,7 @@ class Reflector:
         missing_poll_interval: float = 10.0,
         backoff_initial: float = 0.8,
         backoff_max: float = 30.0,
+        unreachable_backoff_max: float = 3.0,
     ) -> None:
         if namespace is not None and not resource.namespaced:
             raise ValueError(f"{resource} is cluster-scoped: it cannot be watched in namespace {namespace!r}")
@@ -175,6 +176,9 @@ class Reflector:
         self.missing_poll_interval = missing_poll_interval
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        # a refused or lost connection costs the server nothing: retry it often, so a restarted apiserver is
+        # followed within seconds (its answers that are errors keep the full backoff)
+        self.unreachable_backoff_max = unreachable_backoff_max
 
         self.synced = asyncio.Event()  # set after the first complete list (or on finding the API absent)
         self.objects: dict[Key, JSON] = {}
@@ -262,7 +266,10 @@ class Reflector:
                 # connection refused or lost, read timeout, a stream cut mid-line (orjson raises ValueError)
                 self.stats.errors += 1
                 self._failures += 1
-                log.warning(
+                # the first failure and every 20th: an apiserver down for a minute is one line per watch, not 20
+                level = logging.WARNING if self._failures == 1 or self._failures % 20 == 0 else logging.DEBUG
+                log.log(
+                    level,
                     "%s: %s: %s; resuming from resourceVersion %s",
                     self.describe(),
                     type(err).__name__,
@@ -270,7 +277,7 @@ class Reflector:
                     self.resource_version,
                     extra=self._extra(error=type(err).__name__),
                 )
-                await self._backoff()
+                await self._backoff(self.unreachable_backoff_max)
 
     def restart_watch(self, resource_version: str | None = None) -> None:
         """End the current watch connection now; the next one resumes from `resource_version` when given,
@@ -364,7 +371,7 @@ class Reflector:
         if self.missing:
             log.info("%s: the API is served now; watching", self.describe(), extra=self._extra())
         self.missing = False
-        self._failures = 0
+        self._recovered()
         if self._forbidden_logged:
             log.info("%s: access granted now", self.describe(), extra=self._extra())
             self._forbidden_logged = False
@@ -413,7 +420,7 @@ class Reflector:
             self._response = None
             response.close()
         if lines:
-            self._failures = 0
+            self._recovered()
             self._expired_in_a_row = 0
         elif time.monotonic() - started < 1.0 and not self._restart:
             # the server closed a fresh watch at once without a word: back off rather than reconnect in a loop
@@ -536,8 +543,14 @@ class Reflector:
             self._forbidden_logged = True
             log.error(message, *args, extra=self._extra(status=403))
 
-    async def _backoff(self) -> None:
-        delay = min(self.backoff_max, self.backoff_initial * 2 ** max(0, self._failures - 1))
+    def _recovered(self) -> None:
+        if self._failures > 1:
+            log.info("%s: the API server answers again after %d failed attempts", self.describe(), self._failures,
+                     extra=self._extra())  # fmt: skip
+        self._failures = 0
+
+    async def _backoff(self, cap: float | None = None) -> None:
+        delay = min(cap or self.backoff_max, self.backoff_initial * 2 ** max(0, self._failures - 1))
         await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
     def _extra(self, **fields: Any) -> dict[str, Any]:
