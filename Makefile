@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv controlplane oracles helm collector node manifests test unit integration lint format demo demo-node run cluster-up cluster-down bench crds
+.PHONY: help venv controlplane oracles helm collector image node manifests test unit integration lint format demo demo-node run cluster-up cluster-down bench crds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ helm: ## find or build the Helm CLI, the chart tests' engine (cached too)
 
 collector: ## find or build the OpenTelemetry Collector v0.158 (ocb: prometheus receiver, file exporter), the end-to-end tests' scraper (cached too)
 	$(PYTHON) hack/collector.py build
+
+image: ## build the project's image from the Dockerfile with podman, on a Debian base made here (prints its name)
+	$(PYTHON) hack/nodeimages.py project
 
 node: controlplane collector ## find or build the real node: kubelet, kube-scheduler, its images (needs root and the node's packages; else says why and skips)
 	$(PYTHON) hack/realnode.py build --if-available

@@ -3,6 +3,7 @@
 
   python3 hack/nodeimages.py build     build what is missing or stale, print the image names
   python3 hack/nodeimages.py import    also load them into containerd's CRI namespace (containerd must be running)
+  python3 hack/nodeimages.py project   only the project's image (`make image`), on the local Debian base
 
 - `localhost/debian-python:bookworm`: Debian 12 + Python from Debian's packages (mmdebstrap, minbase), a venv at
   /opt/py. Stands in for python:3.12-slim-bookworm; the rootfs tarball is cached by recipe.
@@ -316,9 +317,17 @@ def import_all(namespace: str = "k8s.io") -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv not in (["build"], ["import"]):
+    if argv not in (["build"], ["import"], ["project"]):
         print(__doc__, file=sys.stderr)
         return 2
+    if argv == ["project"]:
+        for tool in ("podman", "mmdebstrap"):
+            if shutil.which(tool) is None:
+                raise SystemExit(f"{tool} is missing (apt-get install podman mmdebstrap)")
+        build_base()
+        build_project()
+        print(project_image())
+        return 0
     names = build_all()
     if argv == ["import"]:
         import_all()
