@@ -4,7 +4,9 @@
   every target (0 lost from the responses); after it is back, a change made then is served within 5 s, so no watch
   is stuck;
 - and while it is down, etcd's history is compacted past the allocator's resourceVersion, so its watches resume into
-  410 Gone: they re-list, and no target drops from the responses meanwhile.
+  410 Gone: they re-list, and no target drops from the responses meanwhile;
+- the operator stopped and started again with nothing changed: it resumes the collector and writes nothing (every
+  object's resourceVersion, the collector's included, stays as it was).
 The figures go to docs/reliability.md.
 """
 
@@ -14,9 +16,11 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import os
 import signal
 import ssl
+import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -32,7 +36,8 @@ from kubernetes_asyncio.client.api_client import ApiClient
 import localcluster
 from otel_operator.allocator.app import Allocator, Listeners, kube_client, serve
 from otel_operator.allocator.config import load_config
-from tests.integration.conftest import wait_for
+from otel_operator.reconcile.runner import OperatorOptions, run_operator
+from tests.integration.conftest import install_crds, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +45,19 @@ NS = "faults"
 SLICES, PER_SLICE = 20, 100  # 2000 targets
 COLLECTORS = ("collector-0", "collector-1")
 JOB = "slices"
+GUIDE_COLLECTOR = """
+apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata: {name: steady, namespace: faults-operator}
+spec:
+  mode: statefulset
+  targetAllocator: {enabled: true, prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}
+  config:
+    receivers:
+      prometheus: {config: {scrape_configs: [{job_name: self, static_configs: [{targets: ["0.0.0.0:8888"]}]}]}}
+    exporters: {debug: {}}
+    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +213,81 @@ async def _equal(http: aiohttp.ClientSession, base: str, expected: set[str]) -> 
 
 async def _ready(server: str) -> bool:
     return await asyncio.to_thread(apiserver_ready, server)
+
+
+OPERATOR_NS = "faults-operator"
+LISTED = (
+    ("apps/v1", "statefulsets"), ("apps/v1", "deployments"), ("v1", "services"), ("v1", "configmaps"),
+    ("v1", "serviceaccounts"), ("policy/v1", "poddisruptionbudgets"), ("networking.k8s.io/v1", "networkpolicies"),
+    ("opentelemetry.io/v1beta1", "opentelemetrycollectors"), ("opentelemetry.io/v1alpha1", "targetallocators"),
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def operator_running(kubeconfig: str) -> Iterator[None]:
+    """`otel-operator run` in a thread of this process, stopped (cleanly) on exit."""
+    stop, ready = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            asyncio.run(run_operator(OperatorOptions(kubeconfig=kubeconfig), stop_flag=stop, ready_flag=ready))
+        except BaseException as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=main, name="otel-operator-faults", daemon=True)
+    thread.start()
+    assert ready.wait(60), f"operator not ready: {errors!r}"
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+        assert not errors, errors
+
+
+async def versions(api: ApiClient) -> dict[str, str]:
+    """kind/name -> resourceVersion of everything the operator writes in the namespace."""
+    out = {}
+    for version, plural in LISTED:
+        prefix = "/api" if version == "v1" else "/apis"
+        body = await api.call_api(f"{prefix}/{version}/namespaces/{OPERATOR_NS}/{plural}", "GET",
+                                  response_types_map={200: "object"}, auth_settings=["BearerToken"],
+                                  _return_http_data_only=True)  # fmt: skip
+        for item in body["items"]:
+            out[f"{plural}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+    return out
+
+
+async def test_an_operator_restart_writes_nothing_when_nothing_changed(
+    cluster: localcluster.Cluster, world: tuple[Allocator, Listeners, ApiClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, api = world
+    await install_crds(api)
+    await client.CoreV1Api(api).create_namespace({"metadata": {"name": OPERATOR_NS}})
+    collector = yaml.safe_load(GUIDE_COLLECTOR)
+    custom = client.CustomObjectsApi(api)
+    with operator_running(cluster.kubeconfig):
+        await custom.create_namespaced_custom_object("opentelemetry.io", "v1beta1", OPERATOR_NS,
+                                                     "opentelemetrycollectors", collector)  # fmt: skip
+
+        async def settled() -> dict[str, str] | None:  # the same versions twice, 3 s apart: nothing is being written
+            first = await versions(api)
+            await asyncio.sleep(3)
+            second = await versions(api)
+            return second if first == second and any(k.startswith("deployments/") for k in second) else None
+
+        before = await wait_for(settled, within=90, what="the collector's objects settled")
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    with operator_running(cluster.kubeconfig):  # a fresh process: resumes every collector, compares, writes nothing
+
+        async def resumed() -> bool:  # kopf's line once the resume handler (our reconcile) has run for it
+            return any("Resuming is processed: 1 succeeded" in r.getMessage() for r in caplog.records)
+
+        await wait_for(resumed, within=30, what="the collector resumed")
+        await asyncio.sleep(5)
+        after = await versions(api)
+    changed = {k: (before[k], after.get(k)) for k in before if after.get(k) != before[k]}
+    assert changed == {}
+    assert after.keys() == before.keys()
