@@ -101,10 +101,14 @@ def _warn_ignored_gates(command: str, args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from otel_operator.reconcile.login import credentials_problem
     from otel_operator.reconcile.runner import configure_logging, run_operator
 
     opts = operator_options(args)
     _warn_ignored_gates("run", args)
+    if problem := credentials_problem(opts.kubeconfig):  # once, and out: kopf would retry it forever
+        print(f"otel-operator run: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     configure_logging(opts)
     from otel_operator.reconcile.leader import LeadershipLost
 
@@ -382,7 +386,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from otel_operator.diagnose import diagnose
     from otel_operator.diagnose.gather import gather, render_text
     from otel_operator.reconcile.kube import Kube, KubeError
-    from otel_operator.reconcile.login import api_client
+    from otel_operator.reconcile.login import api_client, credentials_problem
 
     focus = None
     for flag, kind in _FOCUS_KINDS.items():
@@ -394,6 +398,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                 return EXIT_USAGE
             focus = f"{kind} {namespace}/{name}"
     namespace = args.namespace or (focus.partition(" ")[2].partition("/")[0] if focus else "default")
+
+    if problem := credentials_problem(args.kubeconfig):
+        print(f"otel-operator diagnose: cannot read the cluster: {problem}", file=sys.stderr)
+        return EXIT_USAGE
 
     async def read() -> Any:
         api = await api_client(args.kubeconfig)
@@ -556,7 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_gates_epilog(),
         formatter_class=_Formatter,
     )
-    run.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+    run.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)"
+    )
     run.add_argument(
         "-n",
         "--namespace",
@@ -721,7 +731,9 @@ def build_parser() -> argparse.ArgumentParser:
     about = diagnose.add_mutually_exclusive_group()
     for flag in ("servicemonitor", "podmonitor", "service", "pod"):
         about.add_argument(f"--{flag}", metavar="NS/NAME", help=f"ask about one {flag}")
-    diagnose.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+    diagnose.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)"
+    )
     diagnose.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
     diagnose.add_argument(
         "--allocator",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,32 @@ def connection_from_kubeconfig(path: str | Path, context: str | None = None) -> 
     )
 
 
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def credentials_problem(kubeconfig: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why no credentials can be found, naming every source tried in the order they are tried (None: a source
+    exists; whether it works is the API server's to say)."""
+    environ = os.environ if environ is None else environ
+    if kubeconfig:
+        if not Path(kubeconfig).is_file():
+            return f"--kubeconfig {kubeconfig}: no such file"
+        return None
+    if environ.get("KUBERNETES_SERVICE_HOST") and Path(SERVICE_ACCOUNT_TOKEN).is_file():
+        return None
+    env = environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+    if env:
+        return None if Path(env).is_file() else f"$KUBECONFIG names {env}, which does not exist"
+    home = Path("~/.kube/config").expanduser()
+    if home.is_file():
+        return None
+    in_cluster = "no service account token" if environ.get("KUBERNETES_SERVICE_HOST") else "not in a cluster"
+    return (
+        f"no Kubernetes credentials: tried --kubeconfig (not given), the in-cluster service account ({in_cluster}), "
+        f"$KUBECONFIG (not set) and {home} (no such file); pass --kubeconfig FILE or set $KUBECONFIG"
+    )
+
+
 def register_login(registry: kopf.OperatorRegistry, kubeconfig: str | None) -> None:
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -79,9 +106,7 @@ def register_login(registry: kopf.OperatorRegistry, kubeconfig: str | None) -> N
         default = Path("~/.kube/config").expanduser()
         if env or default.exists():
             return connection_from_kubeconfig(env or default)
-        raise kopf.LoginError(
-            "no Kubernetes credentials: not in a cluster, no --kubeconfig, no $KUBECONFIG, no ~/.kube/config"
-        )
+        raise kopf.LoginError(credentials_problem(kubeconfig) or "no Kubernetes credentials")
 
 
 DEFAULT_KUBECONFIG = os.path.expanduser("~/.kube/config")
@@ -106,5 +131,5 @@ async def api_client(kubeconfig: str | None) -> Any:
     elif env or await _exists(default):
         await config.load_kube_config(config_file=env or default, client_configuration=cfg)
     else:
-        raise kopf.LoginError("no Kubernetes credentials: not in a cluster, no --kubeconfig, no $KUBECONFIG")
+        raise kopf.LoginError(credentials_problem(kubeconfig) or "no Kubernetes credentials")
     return client.ApiClient(configuration=cfg)
