@@ -61,7 +61,7 @@ demo: venv controlplane ## local control plane + CRDs + the guide's collector + 
 demo-node: venv controlplane helm collector ## the guide's whole flow in real pods on a real node: helm install, the guide, real scrapes (root)
 	$(PY) hack/demo_node.py $(ARGS)
 
-run: venv ## the operator against $$KUBECONFIG (or the local control plane's, when it is up)
+run: venv ## the operator against your KUBECONFIG (or the local control plane's, when it is up)
 	@kc=$${KUBECONFIG:-$$( [ -f .cluster/kubeconfig ] && echo .cluster/kubeconfig )}; \
 	  $(VENV)/bin/otel-operator run $${kc:+--kubeconfig $$kc} $(ARGS)
 

@@ -125,7 +125,9 @@ def apply_guide(kc: Kubectl) -> None:
 def wait_running(kc: Kubectl) -> None:
     """The app, the collector StatefulSet and the allocator Deployment roll out."""
     rollout(kc, NS, "deploy/py-prometheus-app", 120)
-    eventually(lambda: kc("-n", NS, "get", "deploy/otelcol-targetallocator", check=False), 60, "the allocator")
+    eventually(lambda: kc("-n", NS, "get", "deploy/otelcol-targetallocator", check=False), 90, "the allocator",
+               show=lambda: kc("-n", NS, "get", "otelcol,targetallocators", "-o", "yaml", check=False)[-3000:]
+               + diagnostics(kc))  # fmt: skip
     rollout(kc, NS, "statefulset/otelcol-collector")
     rollout(kc, NS, "deploy/otelcol-targetallocator")
 

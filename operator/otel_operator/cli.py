@@ -551,10 +551,17 @@ def _add_webhook_flags(run: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="otel-operator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="otel-operator",
+        description="The OpenTelemetry operator for Kubernetes and its Prometheus target allocator.",
+        epilog="`otel-operator COMMAND --help` tells more about each.\n"
+        "examples:\n"
+        "  otel-operator run --kubeconfig ~/.kube/config\n"
+        "  otel-operator render -f examples/troubleshooting-guide.yaml\n"
+        "  otel-operator diagnose -n opentelemetry",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"otel-operator {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, title="commands")
 
     run = sub.add_parser(
         "run",
@@ -581,7 +588,12 @@ def build_parser() -> argparse.ArgumentParser:
         "ClusterKopfPeering CRD and a peering object NAME in the cluster: without them kopf pauses all handling",
     )
     run.add_argument("--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8081/healthz")
-    run.add_argument("--log-format", choices=["plain", "full", "json"], default="plain")
+    run.add_argument(
+        "--log-format",
+        choices=["plain", "full", "json"],
+        default="plain",
+        help="plain text, kopf's full format (with each object), or JSON (one object per line); default: plain",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="log each event and patch")
     from otel_operator.manifests import DEFAULT_ALLOCATOR_IMAGE, DEFAULT_COLLECTOR_IMAGE
 
@@ -631,7 +643,12 @@ def build_parser() -> argparse.ArgumentParser:
     allocator.add_argument(
         "--config", "--config-file", dest="config", help="allocator config file (default /conf/targetallocator.yaml)"
     )
-    allocator.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    allocator.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe level logged, as JSON lines (default: info)",
+    )
     allocator.add_argument("flags", nargs=argparse.REMAINDER, help="upstream flags (Go style, --name=value)")
     allocator.set_defaults(func=cmd_allocator)
 
