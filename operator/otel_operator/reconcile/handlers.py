@@ -10,9 +10,10 @@ by hand, or a workload's pods becoming ready), found through the owner-uid label
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +113,23 @@ def _report(body: kopf.Body, outcome: Outcome) -> None:
         )
 
 
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+TRANSIENT_RETRY_SECONDS = 2.0
+
+
+@contextlib.contextmanager
+def transient_retried_soon() -> Iterator[None]:
+    """An API answer that says "later" (429: busy, or a new CRD's storage still initializing; 5xx) is retried in
+    seconds, not after kopf's 60 s for an error: right after prometheus-operator's CRDs are installed, the first
+    reconcile of every collector meets one."""
+    try:
+        yield
+    except KubeError as err:
+        if err.status in TRANSIENT_STATUSES:
+            raise kopf.TemporaryError(f"{err}; retrying", delay=TRANSIENT_RETRY_SECONDS) from err
+        raise
+
+
 def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kopf.OperatorRegistry:
     ctx = ctx or Context(BuildOptions())
 
@@ -133,8 +151,9 @@ def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kop
         version = TA_VERSION if plural == TA_PLURAL else VERSION
         ctx.owners[uid] = f"/apis/{GROUP}/{version}/namespaces/{namespace}/{plural}/{name}"
         plain = orjson.loads(orjson.dumps(dict(body)))  # kopf's Body is a view; the builders take plain data
-        async with ctx.locks.of(uid):
-            outcome = await ctx.reconcile(plain)
+        with transient_retried_soon():
+            async with ctx.locks.of(uid):
+                outcome = await ctx.reconcile(plain)
         patch.status.update(outcome.status)
         _report(body, outcome)
         # The TargetAllocator it uses (labelled, or its own embedded one) takes its scrape configs and pod labels,
@@ -142,7 +161,8 @@ def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kop
         linked = (meta.get("labels") or {}).get(TARGET_ALLOCATOR_LABEL)
         embedded = ((body.get("spec") or {}).get("targetAllocator") or {}).get("enabled")
         if plural == PLURAL and (linked or embedded) and not outcome.problems:
-            await reconcile_path(f"/apis/{GROUP}/{TA_VERSION}/namespaces/{namespace}/{TA_PLURAL}/{linked or name}")
+            with transient_retried_soon():
+                await reconcile_path(f"/apis/{GROUP}/{TA_VERSION}/namespaces/{namespace}/{TA_PLURAL}/{linked or name}")
 
     async def _on_delete(body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:
         """Namespaced children go with the resource (owner references); cluster-scoped ones must be deleted here.
