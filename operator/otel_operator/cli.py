@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from otel_operator import __version__
+from otel_operator.serving import DEFAULT_IDLE_TIMEOUT
 
 if TYPE_CHECKING:
     from otel_operator.reconcile.runner import OperatorOptions
@@ -29,10 +30,27 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
+def _idle_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds; e.g. 30") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} s is too short for a client to send its request; e.g. 30")
+    return value
+
+
+def _connections(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of connections (0: the default cap)")
+    return int(text)
+
+
 def operator_options(args: argparse.Namespace) -> OperatorOptions:
     """`otel-operator run`'s arguments as OperatorOptions (the chart's tests use this too)."""
     from otel_operator.admission.runner import WebhookOptions
     from otel_operator.reconcile.runner import OperatorOptions
+    from otel_operator.serving import ServerLimits
 
     return OperatorOptions(
         **_shaping(args),
@@ -45,6 +63,7 @@ def operator_options(args: argparse.Namespace) -> OperatorOptions:
         leader_election=args.leader_elect,
         leader_election_namespace=args.leader_election_namespace,
         metrics_addr=args.metrics_addr,
+        http_limits=ServerLimits(args.http_idle_timeout, args.http_max_connections),
         webhooks=WebhookOptions(
             port=args.webhook_port,
             addr=args.webhook_addr,
@@ -609,6 +628,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-addr",
         metavar="HOST:PORT",
         help="serve Prometheus metrics on /metrics there, e.g. :8080 (reconciles, durations, writes, leadership)",
+    )
+    run.add_argument(
+        "--http-idle-timeout",
+        type=_idle_seconds,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="the health and metrics servers close a connection without a complete request within this long "
+        "(default: %(default)s)",
+    )
+    run.add_argument(
+        "--http-max-connections",
+        type=_connections,
+        default=0,
+        metavar="N",
+        help="the health and metrics servers' connection cap (default 0: half the descriptor limit, at most 4096)",
     )
     run.add_argument(
         "--leader-elect",

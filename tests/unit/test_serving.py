@@ -302,3 +302,56 @@ def test_a_port_in_use_names_the_key_and_the_fix(tmp_path: Path) -> None:
     assert f'listen_addr: cannot listen on "127.0.0.1:{port}": port {port} is in use by another process' in done.stderr
     assert "choose another port" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_operator_flags_set_its_servers_limits() -> None:
+    from otel_operator.cli import build_parser, operator_options
+
+    args = build_parser().parse_args(["run", "--http-idle-timeout", "5", "--http-max-connections", "64"])
+    assert operator_options(args).http_limits == serving.ServerLimits(5.0, 64)
+    assert operator_options(build_parser().parse_args(["run"])).http_limits == serving.ServerLimits()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--http-idle-timeout", "0.5", "0.5 s is too short for a client to send its request"),
+        ("--http-idle-timeout", "soon", "'soon' is not a number of seconds"),
+        ("--http-max-connections", "-3", "'-3' is not a whole number of connections"),
+    ],
+)
+def test_bad_operator_limits_are_usage_errors(
+    flag: str, value: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from otel_operator.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["run", flag, value])
+    assert exit_.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+async def test_the_metrics_and_health_servers_close_silent_clients() -> None:
+    from otel_operator.reconcile.health import serve_health
+    from otel_operator.reconcile.metrics import OperatorMetrics, serve_metrics
+
+    limits = serving.ServerLimits(idle_timeout=1.0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def ready() -> bool:
+        return True
+
+    runners = [
+        await serve_metrics(OperatorMetrics(), f"127.0.0.1:{port}", limits),
+        await serve_health(f"http://127.0.0.1:{port + 1}/healthz", lambda: True, ready, limits),
+    ]
+    try:
+        for p in (port, port + 1):
+            reader, writer = await asyncio.open_connection("127.0.0.1", p)
+            assert await closed_within(reader, 3) == b""
+            writer.close()
+    finally:
+        for runner in runners:
+            await runner.cleanup()

@@ -32,7 +32,12 @@ async def accepts(host: str, port: int, within: float = 1.0) -> bool:
     return True
 
 
-async def serve_health(url: str, alive: Callable[[], bool], ready: Callable[[], Awaitable[bool]]) -> web.AppRunner:
+async def serve_health(
+    url: str,
+    alive: Callable[[], bool],
+    ready: Callable[[], Awaitable[bool]],
+    limits: serving.ServerLimits | None = None,
+) -> web.AppRunner:
     """Bind the probes at `url` (http://HOST:PORT/PATH): PATH is `alive()`, /readyz is `ready()`."""
     parts = urllib.parse.urlsplit(url)
     path = parts.path or "/healthz"
@@ -47,10 +52,16 @@ async def serve_health(url: str, alive: Callable[[], bool], ready: Callable[[], 
     app.router.add_get(path, liveness)
     if path != READY_PATH:
         app.router.add_get(READY_PATH, readiness)
-    runner = serving.runner(app, serving.ServerLimits())  # the product's one serving policy: timeouts, a cap
+    limits = limits or serving.ServerLimits()
+    runner = serving.runner(app, limits)  # the product's one serving policy: timeouts, a cap
     await runner.setup()
     host = parts.hostname or None
     await serving.GuardedSite(
-        runner, None if host in (None, "0.0.0.0", "") else host, parts.port or 8080, name="health", reuse_address=True
+        runner,
+        None if host in (None, "0.0.0.0", "") else host,
+        parts.port or 8080,
+        limits=limits,
+        name="health",
+        reuse_address=True,
     ).start()
     return runner

@@ -66,7 +66,9 @@ class OperatorMetrics:
         return generate_latest(self.registry)
 
 
-async def serve_metrics(metrics: OperatorMetrics, addr: str) -> web.AppRunner:
+async def serve_metrics(
+    metrics: OperatorMetrics, addr: str, limits: serving.ServerLimits | None = None
+) -> web.AppRunner:
     """Bind `/metrics` on `addr` ("host:port", ":port" for every interface)."""
 
     async def handler(_: web.Request) -> web.Response:
@@ -76,8 +78,12 @@ async def serve_metrics(metrics: OperatorMetrics, addr: str) -> web.AppRunner:
 
     app = web.Application()
     app.router.add_get("/metrics", handler)
-    runner = serving.runner(app, serving.ServerLimits())  # the product's one serving policy: timeouts, a cap
+    limits = limits or serving.ServerLimits()
+    runner = serving.runner(app, limits)  # the product's one serving policy: timeouts, a cap
     await runner.setup()
     host, _, port = addr.rpartition(":")
-    await serving.GuardedSite(runner, host.strip("[]") or None, int(port), name="metrics", reuse_address=True).start()
+    site = serving.GuardedSite(
+        runner, host.strip("[]") or None, int(port), limits=limits, name="metrics", reuse_address=True
+    )
+    await site.start()
     return runner

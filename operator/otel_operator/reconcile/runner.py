@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -24,6 +24,7 @@ from otel_operator.reconcile.kube import Kube
 from otel_operator.reconcile.leader import LeaderElector
 from otel_operator.reconcile.login import api_client, register_login
 from otel_operator.reconcile.metrics import serve_metrics
+from otel_operator.serving import ServerLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class OperatorOptions:
     label_filters: tuple[str, ...] = ()
     annotation_filters: tuple[str, ...] = ()
     webhooks: WebhookOptions | None = None  # None: no admission webhooks
+    http_limits: ServerLimits = field(default_factory=ServerLimits)  # the health and metrics servers'
 
 
 def build_options(opts: OperatorOptions) -> BuildOptions:
@@ -80,11 +82,15 @@ async def run_operator(
     ctx = Context(build_options(opts), kubeconfig=opts.kubeconfig)
     registry = register(kopf.OperatorRegistry(), ctx)
     register_login(registry, opts.kubeconfig)
-    metrics_server = await serve_metrics(ctx.metrics, opts.metrics_addr) if opts.metrics_addr else None
+    metrics_server = (
+        await serve_metrics(ctx.metrics, opts.metrics_addr, opts.http_limits) if opts.metrics_addr else None
+    )
     stop = asyncio.Event()  # both kopf operators stop on it: the caller's flag, a signal, or one of them ending
     reconciling, admitting = asyncio.Event(), asyncio.Event()  # kopf's ready flags
     health = (
-        await serve_health(opts.liveness, lambda: not stop.is_set(), _ready(opts, admitting)) if opts.liveness else None
+        await serve_health(opts.liveness, lambda: not stop.is_set(), _ready(opts, admitting), opts.http_limits)
+        if opts.liveness
+        else None
     )
     helpers = [
         asyncio.create_task(_set_when(stop_flag, stop), name="stop-flag"),
