@@ -32,6 +32,7 @@ import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,7 +59,7 @@ class Model:
     endpoints: dict[tuple[str, str], list[Endpoint]] = field(default_factory=dict)
 
 
-def parse(services: list[dict], slices: list[dict]) -> Model:  # type: ignore[type-arg]
+def parse(services: list[dict[str, Any]], slices: list[dict[str, Any]]) -> Model:
     model = Model()
     for svc in services:
         key = (svc["metadata"]["namespace"], svc["metadata"]["name"])
@@ -138,7 +139,7 @@ class DnsServer(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # a datagram endpoint's transport
+        self.transport = cast(asyncio.DatagramTransport, transport)  # a datagram endpoint's
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         reply = dns_answer(self.net.model, data)
@@ -174,7 +175,7 @@ class NodeNet:
         self.tls = ssl.create_default_context()
         self.tls.check_hostname, self.tls.verify_mode = False, ssl.CERT_NONE
 
-    def get(self, path: str) -> list[dict]:  # type: ignore[type-arg]
+    def get(self, path: str) -> list[dict[str, Any]]:
         req = urllib.request.Request(self.server + path, headers={"Authorization": f"Bearer {localcluster.TOKEN}"})
         with urllib.request.urlopen(req, context=self.tls, timeout=10) as resp:
             return list(json.loads(resp.read())["items"])

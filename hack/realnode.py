@@ -32,6 +32,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def spawn(node: Node, name: str, cmd: list[str], env: dict[str, str] | None = No
     log(f"started {name} (pid {proc.pid}; log {logfile})")
 
 
-def wait(what: str, ok: callable, node: Node, name: str, timeout: float = 60) -> None:  # type: ignore[valid-type]
+def wait(what: str, ok: Callable[[], bool], node: Node, name: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ok():

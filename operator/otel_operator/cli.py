@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from otel_operator import __version__
-from otel_operator.serving import DEFAULT_IDLE_TIMEOUT
+from otel_operator.serving import DEFAULT_IDLE_TIMEOUT, MIN_IDLE_TIMEOUT
 
 if TYPE_CHECKING:
     from otel_operator.reconcile.runner import OperatorOptions
@@ -35,7 +35,7 @@ def _idle_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds; e.g. 30") from None
-    if value < 1:
+    if value < MIN_IDLE_TIMEOUT:
         raise argparse.ArgumentTypeError(f"{text} s is too short for a client to send its request; e.g. 30")
     return value
 

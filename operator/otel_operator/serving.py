@@ -35,6 +35,7 @@ from aiohttp.web_request import BaseRequest
 log = logging.getLogger("otel_operator.serving")
 
 DEFAULT_IDLE_TIMEOUT: Final = 30.0
+MIN_IDLE_TIMEOUT: Final = 1.0  # seconds: less leaves a client no time to send its request
 MAX_DEFAULT_CONNECTIONS: Final = 4096
 REFUSAL: Final = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"

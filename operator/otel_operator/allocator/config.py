@@ -51,7 +51,7 @@ from otel_operator.prom.targets import (
     format_duration,
     parse_duration,
 )
-from otel_operator.serving import ServerLimits
+from otel_operator.serving import MIN_IDLE_TIMEOUT, ServerLimits
 
 T = TypeVar("T")
 
@@ -712,7 +712,7 @@ def _read_http_server(reader: _Reader, value: object, path: str) -> ServerLimits
 
     def idle(value: object, at: str) -> float:
         ms = _go_duration(value, at)
-        if ms < 1000:
+        if ms < MIN_IDLE_TIMEOUT * 1000:
             text = go_quote(_duration_text(value))
             raise _Problem(f"{text} is too short for a client to send its request; use e.g. 30s")
         return ms / 1000

@@ -131,16 +131,11 @@ def diagnose_static(
                 drop = dropping_rule(job, target)
                 if drop is None:
                     continue
-                rule = drop.rule
-                described = f"relabel_configs[{drop.index}] (action {rule.action}"
-                if rule.source_labels:
-                    described += f", source_labels [{', '.join(rule.source_labels)}], which read {drop.source_value!r}"
-                described += f", regex {rule.effective_regex!r})"
                 findings.append(
                     Finding(
                         me,
                         False,
-                        f"dropped by job {job_name} at {described}",
+                        f"dropped by job {job_name} at {_rule_text(drop)}",
                         f"change or remove {where}.relabel_configs[{drop.index}] so that it keeps this target",
                         (who,),
                     )
@@ -660,10 +655,7 @@ def _dropped(
     related: tuple[str, ...],
 ) -> Finding:
     rule = drop.rule
-    described = f"relabel_configs[{drop.index}] (action {rule.action}"
-    if rule.source_labels:
-        described += f", source_labels [{', '.join(rule.source_labels)}], which read {drop.source_value!r}"
-    described += f", regex {rule.effective_regex!r})"
+    described = _rule_text(drop)
     if user_span is not None and user_span[0] <= drop.index < user_span[0] + user_span[1]:
         own = f"{where}.relabelings[{drop.index - user_span[0]}]"
         return Finding(
@@ -688,6 +680,15 @@ def _dropped(
         f"check the {kind}'s selector, port and relabelings against the target's labels",
         related,
     )
+
+
+def _rule_text(drop: Drop) -> str:
+    """The dropping rule as the findings name it: its index, action, what its source labels read, its regex."""
+    rule = drop.rule
+    text = f"relabel_configs[{drop.index}] (action {rule.action}"
+    if rule.source_labels:
+        text += f", source_labels [{', '.join(rule.source_labels)}], which read {drop.source_value!r}"
+    return text + f", regex {rule.effective_regex!r})"
 
 
 def _assignments(assignments: Mapping[str, Mapping[str, Any]] | None, job: str) -> dict[str, str] | None:
