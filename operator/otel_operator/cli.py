@@ -634,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_idle_seconds,
         default=DEFAULT_IDLE_TIMEOUT,
         metavar="SECONDS",
-        help="the health and metrics servers close a connection without a complete request within this long "
+        help="the health, metrics and webhook servers close a connection without a complete request within this long "
         "(default: %(default)s)",
     )
     run.add_argument(
@@ -642,7 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_connections,
         default=0,
         metavar="N",
-        help="the health and metrics servers' connection cap (default 0: half the descriptor limit, at most 4096)",
+        help="the health, metrics and webhook servers' connection cap (default 0: half the descriptor limit, at most "
+        "4096)",
     )
     run.add_argument(
         "--leader-elect",

@@ -37,6 +37,7 @@ log = logging.getLogger("otel_operator.serving")
 DEFAULT_IDLE_TIMEOUT: Final = 30.0
 MIN_IDLE_TIMEOUT: Final = 1.0  # seconds: less leaves a client no time to send its request
 MAX_DEFAULT_CONNECTIONS: Final = 4096
+LINGER: Final = 1.0  # seconds
 REFUSAL: Final = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"
     b"Connection: close\r\nContent-Length: 21\r\n\r\ntoo many connections\n"
@@ -201,8 +202,12 @@ class GuardedSite(web.TCPSite):
 
 
 def runner(app: web.Application, limits: ServerLimits) -> web.AppRunner:
-    """An AppRunner whose connections close after `limits.idle_timeout` without a request (from accept on)."""
-    return web.AppRunner(app, access_log=None, keepalive_timeout=limits.idle_timeout, handle_signals=False)
+    """An AppRunner whose connections close after `limits.idle_timeout` without a request (from accept on), and
+    which drains an answered request's unread body for at most LINGER seconds (aiohttp's 10 s would let a client
+    that trickles a body hold the connection that long after its answer)."""
+    return web.AppRunner(
+        app, access_log=None, keepalive_timeout=limits.idle_timeout, lingering_time=LINGER, handle_signals=False
+    )
 
 
 def install_descriptor_guard(loop: asyncio.AbstractEventLoop) -> None:

@@ -18,8 +18,10 @@ from pathlib import Path
 import kopf
 
 from otel_operator.admission import names
+from otel_operator.admission.server import GuardedWebhookServer
 from otel_operator.manifests import BuildOptions
 from otel_operator.reconcile.metrics import OperatorMetrics
+from otel_operator.serving import ServerLimits
 
 log = logging.getLogger("otel_operator.admission")
 
@@ -82,9 +84,10 @@ async def serve_admission(
     stop: asyncio.Event,
     ready: asyncio.Event | None = None,
     metrics: OperatorMetrics | None = None,
+    limits: ServerLimits | None = None,
 ) -> None:
     """Until `stop` is set: keep the certificate (unless cert-manager does) and answer admission reviews, counted in
-    `metrics` (the operator's, served on --metrics-addr)."""
+    `metrics` (the operator's, served on --metrics-addr), under the serving policy's `limits`."""
     from otel_operator.admission import serving
     from otel_operator.admission.handlers import register, register_namespace_label
     from otel_operator.reconcile.handlers import Context
@@ -117,7 +120,8 @@ async def serve_admission(
                     stop=stop,
                 )
             )
-        server = kopf.WebhookServer(
+        server = GuardedWebhookServer(
+            limits=limits,
             addr=webhooks.addr,
             port=webhooks.port,
             host=webhooks.host,

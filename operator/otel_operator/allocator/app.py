@@ -38,12 +38,12 @@ from otel_operator.allocator.scrape_configs import ScrapeConfigsError, ScrapeGlo
 from otel_operator.allocator.sd.pollers import PolledSD, Pollers
 from otel_operator.allocator.server import Served, make_app
 from otel_operator.allocator.strategies import Collector, by_name
-from otel_operator.allocator.tls import MutualTLSSite
 from otel_operator.diagnose.core import diagnose_allocator, diagnose_static
 from otel_operator.diagnose.model import Inputs
 from otel_operator.prom.model import TargetGroup
 from otel_operator.prom.targets import GlobalDefaults, ScrapeConfigError, ScrapeSettings
 from otel_operator.reconcile.login import api_client
+from otel_operator.serving_tls import TLSSite
 
 log = logging.getLogger("otel_operator.allocator")
 
@@ -631,7 +631,7 @@ async def serve(allocator: Allocator) -> Listeners:
         await runner.setup()
         host, port = parse_listen_addr(addr)
         # the mTLS listener logs each refused client (peer and reason): plain aiohttp says nothing of them
-        site_class = MutualTLSSite if context is not None else serving.GuardedSite
+        site_class = TLSSite if context is not None else serving.GuardedSite
         site = site_class(runner, host, port, limits=limits, name=name, ssl_context=context, reuse_address=True)
         listeners.runners.append(runner)
         try:

@@ -49,7 +49,7 @@ class OperatorOptions:
     label_filters: tuple[str, ...] = ()
     annotation_filters: tuple[str, ...] = ()
     webhooks: WebhookOptions | None = None  # None: no admission webhooks
-    http_limits: ServerLimits = field(default_factory=ServerLimits)  # the health and metrics servers'
+    http_limits: ServerLimits = field(default_factory=ServerLimits)  # the health, metrics and webhook servers'
 
 
 def build_options(opts: OperatorOptions) -> BuildOptions:
@@ -107,6 +107,7 @@ async def run_operator(
                 stop=stop,
                 ready=admitting,
                 metrics=ctx.metrics,
+                limits=opts.http_limits,
             ),
             name="admission",
         )

@@ -1,11 +1,11 @@
-"""The mutual-TLS listener's handshakes: a refused client gets its TLS alert, and the allocator logs one line naming
-the peer and the reason.
+"""The TLS listeners' handshakes (the allocator's mutual-TLS listener, the admission webhooks): a refused client gets
+its TLS alert, and the server logs one line naming the peer and the reason.
 
 asyncio's TLS layer neither logs a failed handshake (an `ssl.SSLError` is an `OSError`, which it reports only in
 debug mode) nor sends the alert OpenSSL queued for the peer (it closes the socket first): a collector with the wrong
-certificate then sees a reset connection, and the allocator's log says nothing. `MutualTLSSite` serves the aiohttp
-runner like the other listeners (otel_operator.serving), but each connection's TLS runs in `_LoggedTLSProtocol`,
-which on a failed handshake sends the queued alert, then logs, then lets asyncio close the connection as usual.
+certificate then sees a reset connection, and the log says nothing. `TLSSite` serves an aiohttp runner like the
+other listeners (otel_operator.serving), but each connection's TLS runs in `_LoggedTLSProtocol`, which on a failed
+handshake sends the queued alert, then logs, then lets asyncio close the connection as usual.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from otel_operator.serving import ConciseHandler, GuardedSite
 
-log = logging.getLogger("otel_operator.allocator")
+log = logging.getLogger("otel_operator.serving")
 
 # OpenSSL's text as Python renders it: "[SSL: CODE] the words (_ssl.c:1006)".
 _SSL_DECORATION: Final = re.compile(r"^\[[A-Z0-9_]+: [A-Z0-9_]+\]\s*|\s*\(_ssl\.c:\d+\)$")
@@ -59,14 +59,15 @@ class _LoggedTLSProtocol(sslproto.SSLProtocol):
         super()._on_handshake_complete(handshake_exc)
 
 
-class MutualTLSSite(GuardedSite):
+class TLSSite(GuardedSite):
     """The serving policy's site (otel_operator.serving) with each connection's TLS in `_LoggedTLSProtocol`, so a
-    failed handshake is logged (see the module's docstring). `ssl_context` is required."""
+    failed handshake is logged (see the module's docstring). `ssl_context` is required; whether clients must show a
+    certificate is the context's `verify_mode`."""
 
     def wrap(self, handler: ConciseHandler) -> asyncio.BaseProtocol:
         context = self._ssl_context
         if context is None:
-            raise RuntimeError("MutualTLSSite needs an ssl_context")
+            raise RuntimeError("TLSSite needs an ssl_context")
         # no waiter (None): nobody awaits the handshake here, the protocol reports it itself
         loop = asyncio.get_running_loop()
         return _LoggedTLSProtocol(loop, handler, context, None, server_side=True)  # type: ignore[arg-type]

@@ -16,10 +16,10 @@ from aiohttp import web
 
 from otel_operator.allocator.app import server_ssl_context
 from otel_operator.allocator.config import load_config
-from otel_operator.allocator.tls import MutualTLSSite, peer_text, refusal_reason
 from otel_operator.manifests import BuildOptions
 from otel_operator.manifests.mtls import issued_certificates
 from otel_operator.reconcile.mtls import plan_secrets
+from otel_operator.serving_tls import TLSSite, peer_text, refusal_reason
 
 NOW = datetime.now(UTC)
 COLLECTOR = {
@@ -65,7 +65,7 @@ https:
     app.router.add_get("/scrape_configs", hello)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = MutualTLSSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(config))
+    site = TLSSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(config))
     await site.start()
     yield site.port
     await runner.cleanup()
@@ -92,7 +92,7 @@ def _client(pki: Path, cert: str | None) -> ssl.SSLContext:
 async def test_the_collectors_client_certificate_is_served(
     listener: int, pki: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "otel_operator.allocator")
+    caplog.set_level(logging.INFO, "otel_operator.serving")
     answer = await _get(listener, _client(pki, "ours-client"))
     assert answer.startswith(b"HTTP/1.1 200 OK")
     assert answer.endswith(b"scrape configs with secrets")
@@ -111,8 +111,8 @@ REFUSED = {
 }
 
 
-def _allocator_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "otel_operator.allocator"]
+def _tls_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "otel_operator.serving"]
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED))
@@ -120,22 +120,22 @@ async def test_a_refused_client_gets_an_alert_and_one_log_line(
     listener: int, pki: Path, caplog: pytest.LogCaptureFixture, case: str
 ) -> None:
     cert, alert, reason = REFUSED[case]
-    caplog.set_level(logging.INFO, "otel_operator.allocator")
+    caplog.set_level(logging.INFO, "otel_operator.serving")
     with pytest.raises(ssl.SSLError) as raised:
         await _get(listener, _client(pki, cert))
     assert alert in str(raised.value.reason)  # an alert, not a reset connection
     await asyncio.sleep(0.05)
-    lines = _allocator_lines(caplog)
+    lines = _tls_lines(caplog)
     assert len(lines) == 1, lines
     assert lines[0].startswith("refused TLS client 127.0.0.1:")
     assert lines[0].endswith(f": {reason}")
 
 
 async def test_plain_http_on_the_tls_port_is_named(listener: int, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, "otel_operator.allocator")
+    caplog.set_level(logging.INFO, "otel_operator.serving")
     await _get(listener, None)
     await asyncio.sleep(0.05)
-    lines = _allocator_lines(caplog)
+    lines = _tls_lines(caplog)
     assert len(lines) == 1, lines
     assert lines[0].endswith(": http request")
 
