@@ -265,7 +265,7 @@ class Allocator:
         if self._reported.get(key) == message:
             return
         self._reported[key] = message
-        log.error("skipping %s %s/%s: %s", key[0], key[1], key[2], message)
+        log.warning("skipping %s %s/%s: %s", key[0], key[1], key[2], message)  # the user's to fix, not ours
         if self.monitors is not None and (obj := self.monitors.monitor(key)) is not None:
             self.events.warn(obj, key[0], "InvalidScrapeResource", message)
 

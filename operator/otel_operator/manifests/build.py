@@ -213,8 +213,20 @@ class _Origin:
                 return f"{self.allocator}.scrapeConfigs" if own or not self.collector else f"{self.collector}.{rest}"
             return f"{self.collector}.{rest}" if self.collector and not own else f"{self.allocator}.{rest}"
         if path.startswith("prometheus_cr"):
-            return f"{self.allocator}.prometheusCR"
+            return f"{self.allocator}.prometheusCR" + "".join(f".{_camel(s)}" for s in path.split(".")[1:])
         return self.allocator
+
+
+# targetallocator.yaml's keys as the resource spells them (its loader matches keys case-insensitively, as Go's YAML)
+_RESOURCE_KEYS: Final = {"matchexpressions": "matchExpressions", "matchlabels": "matchLabels"}
+
+
+def _camel(segment: str) -> str:
+    """`service_monitor_selector` → `serviceMonitorSelector`, `matchexpressions[0]` → `matchExpressions[0]`."""
+    name, bracket, index = segment.partition("[")
+    first, *rest = name.split("_")
+    word = _RESOURCE_KEYS.get(name) or first + "".join(w[:1].upper() + w[1:] for w in rest)
+    return word + bracket + index
 
 
 def _allocator_params(

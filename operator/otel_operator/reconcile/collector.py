@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -35,6 +35,7 @@ from otel_operator.reconcile.kube import KINDS, Kube, KubeError, item_path
 log = logging.getLogger("otel_operator.reconcile")
 
 WORKLOAD_KINDS = ("StatefulSet", "Deployment", "DaemonSet")
+REFUSED = "WriteRefused"  # the Ready condition's and the Event's reason when the API server refuses an object
 UNMANAGED = "managementState is unmanaged: the operator changes nothing"
 SIDECAR_READY = (
     "mode sidecar: injected into the pods annotated sidecar.opentelemetry.io/inject when they are created "
@@ -91,6 +92,9 @@ async def sync(
     desired = [owned(obj, owner) for obj in objects]
     live_children = await children(kube, owner, apis)
     live_by_key = {key_of(obj): obj for obj in live_children}
+    changing = [(obj, live_by_key.get(key_of(obj))) for obj in desired]
+    changing = [(obj, live) for obj, live in changing if live is None or not covers(live, obj)]
+    await _dry_run(kube, changing)
     for obj in desired:
         key = key_of(obj)
         live = live_by_key.get(key)
@@ -102,6 +106,8 @@ async def sync(
             result.live[key] = await kube.apply(obj)
         except KubeError as err:
             if not (live is not None and _immutable(err, obj)):
+                if _refusal(err):  # admitted in the dry run, refused now (a webhook that changed its mind)
+                    raise WriteRefused([_refusal_text(obj, err)]) from None
                 raise
             # A selector, a volumeClaimTemplate or a serviceName cannot change in place: replace the object, as
             # upstream does (its pods are recreated; retrying the patch would fail forever)
@@ -143,6 +149,45 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     sync: SyncResult | None = None
+    reason: str = "InvalidSpec"  # why `problems` stopped it: the spec (InvalidSpec) or the API server (WriteRefused)
+
+
+class WriteRefused(Exception):
+    """The API server refused objects the spec asks for (a bad quantity, a mount of a missing volume, a name too long
+    for a label): nothing was written, and the spec must change. `refusals` name each object and the server's words."""
+
+    def __init__(self, refusals: Sequence[str]) -> None:
+        super().__init__("; ".join(refusals))
+        self.refusals = list(refusals)
+
+
+# Answers that say the object itself is wrong, as opposed to "later" (429, 5xx) or "not allowed here" (403, 404):
+# 400 and 422 are validation; a 500 from server-side apply that could not convert the object or build its typed
+# patch is a value of the wrong form (e.g. `memory: 1Gib`), which the API server reports as an internal error.
+_MALFORMED: Final = ("failed to convert new object", "failed to create typed patch object")
+
+
+def _refusal(err: KubeError) -> bool:
+    return err.status in (400, 422) or (err.status == 500 and any(words in err.message for words in _MALFORMED))
+
+
+def _refusal_text(obj: Mapping[str, Any], err: KubeError) -> str:
+    return f"the API server refused {obj.get('kind')} {obj['metadata'].get('name')}: {err.message}"
+
+
+async def _dry_run(kube: Kube, changing: Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | None]]) -> None:
+    """Every object about to be written, admitted without being stored: all of them are written, or none (the live
+    ones stay as the last good spec left them)."""
+    refusals = []
+    for obj, live in changing:
+        try:
+            await kube.apply(obj, dry_run=True)
+        except KubeError as err:
+            if _refusal(err) and not (live is not None and _immutable(err, obj)):
+                refusals.append(_refusal_text(obj, err))
+            # anything else (403 for a binding to a role not made yet, 404 for a namespace) is for the real write
+    if refusals:
+        raise WriteRefused(refusals)
 
 
 def _immutable(err: KubeError, obj: Mapping[str, Any]) -> bool:
@@ -312,13 +357,20 @@ async def reconcile(kube: Kube, owner: Mapping[str, Any], options: BuildOptions)
         # the mTLS certificates the operator issues itself exist before the pods that mount them
         await mtls.ensure(kube, owner, issued_certificates(owner, options))
     name = meta["name"]
-    result = await sync(
-        kube,
-        owner,
-        objects,
-        versioned_prefix=None if is_allocator else f"{name}-collector-",
-        apis=options.apis,
-    )
+    try:
+        result = await sync(
+            kube,
+            owner,
+            objects,
+            versioned_prefix=None if is_allocator else f"{name}-collector-",
+            apis=options.apis,
+        )
+    except WriteRefused as refused:  # nothing written; the spec must change (the safety net retries meanwhile)
+        conditions.append(
+            ready_condition(previous, refused.refusals, None, now=stamp, generation=generation, reason=REFUSED)
+        )
+        status["conditions"] = [*conditions, *_warnings_condition(previous, warnings, now=stamp, generation=generation)]
+        return Outcome(status, refused.refusals, warnings, reason=REFUSED)
     workload = next((o for k, o in result.live.items() if k[0] in WORKLOAD_KINDS), None)
     sidecar = not is_allocator and (owner.get("spec") or {}).get("mode") == "sidecar"
     if sidecar:  # no workload of its own: it is ready as soon as pods can get it (its ConfigMap exists)

@@ -98,11 +98,18 @@ def condition(
 
 
 def ready_condition(
-    previous: Sequence[Obj], problems: Sequence[str], workload: Obj | None, *, now: str, generation: int | None
+    previous: Sequence[Obj],
+    problems: Sequence[str],
+    workload: Obj | None,
+    *,
+    now: str,
+    generation: int | None,
+    reason: str = "InvalidSpec",
 ) -> dict[str, Any]:
-    """Ready: False with the problems when the spec is invalid; else whether the workload's pods are ready."""
+    """Ready: False with the problems (for `reason`) when the spec cannot be built or applied; else whether the
+    workload's pods are ready."""
     if problems:
-        return condition(previous, "Ready", "False", "InvalidSpec", "; ".join(problems), now=now, generation=generation)
+        return condition(previous, "Ready", "False", reason, "; ".join(problems), now=now, generation=generation)
     if workload is None:
         return condition(
             previous,

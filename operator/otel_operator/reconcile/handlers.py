@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import orjson
 
 from otel_operator.manifests import BuildOptions
 from otel_operator.manifests.labels import TARGET_ALLOCATOR_LABEL
-from otel_operator.reconcile.collector import Locks, Outcome, reconcile
+from otel_operator.reconcile.collector import REFUSED, Locks, Outcome, reconcile
 from otel_operator.reconcile.desired import OWNER_UID_LABEL, status_changed
 from otel_operator.reconcile.discovery import ClusterFacts
 from otel_operator.reconcile.kube import KINDS, Kube, KubeError
@@ -40,9 +41,28 @@ SAFETY_NET_INTERVAL = 300.0  # seconds between reconciles of an otherwise quiet 
 log = logging.getLogger("otel_operator.reconcile")
 
 
+DIFF_BASE_LIMIT = 32 * 1024  # bytes of kopf's diff base kept whole; a bigger one is kept as its digest
+
+
+class CompactDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's last-handled configuration in an annotation, as a digest when the resource is big: a whole copy of a
+    spec near 1 MiB exceeds the API's 256 KiB for all annotations, and every write of it would be refused (422).
+    Our reconciles are level-triggered and never read the diff; kopf needs only to tell a change from none."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:
+        essence = super().build(body=body, extra_fields=extra_fields)
+        annotations = (essence.get("metadata") or {}).get("annotations") or {}
+        ours = {k: v for k, v in annotations.items() if not k.startswith(STORAGE_PREFIX)}  # kopf's own come and go
+        whole = orjson.dumps({**essence, "metadata": {**(essence.get("metadata") or {}), "annotations": ours}},
+                             option=orjson.OPT_SORT_KEYS)  # fmt: skip
+        if len(whole) <= DIFF_BASE_LIMIT:
+            return essence
+        return {"digest": "sha256:" + hashlib.sha256(whole).hexdigest()}
+
+
 def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STORAGE_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = CompactDiffBaseStorage(
         prefix=STORAGE_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING  # our own Events say what matters; kopf's INFO chatter would flood
@@ -93,7 +113,7 @@ class Context:
 
 def _result(outcome: Outcome) -> str:
     if outcome.problems:
-        return "invalid"
+        return "refused" if outcome.reason == REFUSED else "invalid"
     if outcome.sync is None:
         return "unmanaged"
     return "applied" if outcome.sync.writes else "unchanged"
@@ -101,7 +121,7 @@ def _result(outcome: Outcome) -> str:
 
 def _report(body: kopf.Body, outcome: Outcome) -> None:
     if outcome.problems:
-        kopf.warn(body, reason="InvalidSpec", message="; ".join(outcome.problems)[:1000])
+        kopf.warn(body, reason=outcome.reason, message="; ".join(outcome.problems)[:1000])
     for warning in outcome.warnings:
         kopf.warn(body, reason="ConfigurationWarning", message=warning[:1000])
     if outcome.sync is not None and outcome.sync.writes:
@@ -197,7 +217,11 @@ def register(registry: kopf.OperatorRegistry, ctx: Context | None = None) -> kop
             owner = await kube.get(path)  # read under the lock: a deletion may have begun meanwhile
             if uid not in ctx.owners or owner is None or owner["metadata"].get("deletionTimestamp"):
                 return
-            outcome = await ctx.reconcile(owner)
+            try:
+                outcome = await ctx.reconcile(owner)
+            except KubeError as err:  # a repair is retried by the next change or the safety net: one line, no trace
+                log.warning("could not reconcile %s: %s", path, err)
+                return
         if status_changed(owner.get("status"), outcome.status):
             try:
                 await kube.request(

@@ -74,6 +74,7 @@ class KubeError(Exception):
     def __init__(self, status: int, method: str, path: str, message: str) -> None:
         super().__init__(f"{method} {path}: {status} {message}")
         self.status = status
+        self.message = message  # the API server's own words
 
 
 def kind_of(obj: Mapping[str, Any]) -> Kind:
@@ -141,9 +142,10 @@ class Kube:
         items: list[dict[str, Any]] = answer.get("items") or []
         return items
 
-    async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """Server-side apply as our field manager, taking over fields others set (we own these objects)."""
-        params = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+    async def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply as our field manager, taking over fields others set (we own these objects). `dry_run`:
+        the API server validates and admits it (webhooks included) but stores nothing."""
+        params = [("fieldManager", FIELD_MANAGER), ("force", "true"), *([("dryRun", "All")] if dry_run else [])]
         out: dict[str, Any] = await self.request(
             "PATCH", item_path(obj), params=params, body=obj, content_type="application/apply-patch+yaml"
         )
