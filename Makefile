@@ -22,8 +22,9 @@ venv: $(VENV)/.installed ## create .venv with the package and its dev tools
 controlplane: ## find or build kube-apiserver, etcd, kube-controller-manager and kubectl (cached in ~/.cache/otel-operator)
 	$(PYTHON) hack/localcluster.py build
 
-oracles: ## find or build Prometheus v3 with Kubernetes SD, the discovery tests' oracle (cached too)
+oracles: ## find or build the oracles: Prometheus v3 with Kubernetes SD, prometheus-operator's generator (cached)
 	$(PYTHON) hack/prometheus_oracle.py build
+	$(PYTHON) hack/promop_oracle.py build
 
 helm: ## find or build the Helm CLI, the chart tests' engine (cached too)
 	$(PYTHON) hack/helm.py build

@@ -34,6 +34,7 @@ from otel_operator.prom.monitors.options import GeneratorOptions
 from otel_operator.prom.promconfig import load_yaml
 from otel_operator.prom.targets import GlobalDefaults
 from tests.unit.prom import test_monitors_guide as guide
+from tests.unit.prom.test_monitors_servicemonitor import PEMS, pem
 
 ROOT = Path(__file__).resolve().parents[3]
 GUIDE_YAML = ROOT / "examples" / "troubleshooting-guide.yaml"
@@ -509,17 +510,20 @@ def test_redact_scrape_config_copies() -> None:
 
 
 # What the generator inlines from Secrets: every value must be gone from the redacted body and in the full one.
+# The TLS key is real (prometheus-operator rejects a cert and key that do not pair), so it is looked for as JSON
+# writes it, newlines escaped.
+TLS_KEY = json.dumps(PEMS["$KEY"])[1:-1]
 MONITOR_SECRETS = (
     "pw-basic",
     "pw-bearer",
-    "pw-tls-key",
+    TLS_KEY,
     "pw-oauth",
     "pw-proxy",
     "pw-authz",
     "pw-sd-basic",
     "pw-sd-authz",
 )
-MONITORS_YAML = """
+MONITORS_YAML = pem("""
 apiVersion: v1
 kind: Secret
 metadata: {name: creds, namespace: apps}
@@ -527,8 +531,8 @@ stringData:
   user: admin
   basic: pw-basic
   bearer: pw-bearer
-  tls.key: pw-tls-key
-  tls.crt: CERT
+  tls.key: $KEY
+  tls.crt: $CERT
   oauth: pw-oauth
   client: client-id
   proxy: pw-proxy
@@ -570,7 +574,7 @@ spec:
   httpSDConfigs:
   - url: http://sd/targets
     authorization: {credentials: {name: creds, key: sd-authz}}
-"""
+""")
 
 
 def generated(text: str) -> dict[str, Any]:
@@ -587,7 +591,7 @@ def test_the_generators_inlined_secrets_are_all_redacted() -> None:
         assert secret.encode() not in body.redacted, secret
     assert body.redacted.count(SECRET_TOKEN.encode()) == len(MONITOR_SECRETS)
     assert b"client-id" in body.redacted  # not secrets
-    assert b"CERT" in body.redacted
+    assert json.dumps(PEMS["$CERT"])[1:-1].encode() in body.redacted
 
 
 # --------------------------------------------------------------------------------------------- bytes and ETags

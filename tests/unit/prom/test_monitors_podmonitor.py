@@ -7,7 +7,7 @@ import yaml
 
 from otel_operator.prom.monitors.generate import generate_from_documents
 from otel_operator.prom.monitors.options import GeneratorOptions
-from tests.unit.prom.test_monitors_servicemonitor import JOB_RULE, PHASE_DROP, SECRETS, Case, check, sharding
+from tests.unit.prom.test_monitors_servicemonitor import JOB_RULE, PHASE_DROP, SECRETS, Case, check, pem, sharding
 
 
 def pm(spec: str, name: str = "test", namespace: str = "default") -> str:
@@ -260,16 +260,16 @@ CASES: list[Case] = [
     authorization: {type: Custom, credentials: {name: creds, key: pass}}"""
         ),
         head()
-        + """\
+        + pem("""\
   metrics_path: /metrics
   params:
     collect[]: [cpu]
   scheme: https
   follow_redirects: true
   enable_http2: false
-  tls_config: {insecure_skip_verify: true, ca: CERT}
+  tls_config: {insecure_skip_verify: true, ca: $CERT}
   bearer_token: token
-"""
+""")
         + chain()
         + head(index=1)
         + """\
@@ -278,14 +278,14 @@ CASES: list[Case] = [
 """
         + chain()
         + head(index=2)
-        + """\
+        + pem("""\
   oauth2:
-    client_id: CA
+    client_id: $CA
     client_secret: client-secret
     token_url: https://auth/token
     tls_config: {server_name: auth}
   proxy_url: http://proxy:3128
-"""
+""")
         + chain()
         + head(index=3)
         + """\
@@ -371,6 +371,20 @@ BAD: list[tuple[str, str, str, str]] = [
         "  selector: {}\n  podMetricsEndpoints: [{port: web, bearerTokenSecret: {name: creds, key: nope}}]",
         "spec.podMetricsEndpoints[0].bearerTokenSecret.key",
         'Secret "default/creds" has no key "nope"',
+    ),
+    (
+        "an empty authorization, which prometheus-operator rejects for want of credentials",
+        "  selector: {}\n  podMetricsEndpoints: [{port: web, authorization: {}}]",
+        "spec.podMetricsEndpoints[0].authorization.credentials",
+        "required field is missing",
+    ),
+    (
+        "an OAuth2 CA that is not a PEM certificate",
+        "  selector: {}\n  podMetricsEndpoints: [{port: web, oauth2: {clientId: {secret: {name: creds, key: user}}, "
+        "clientSecret: {name: creds, key: pass}, tokenUrl: 'https://t', tlsConfig: {ca: {secret: {name: creds, "
+        "key: token}}}}}]",
+        "spec.podMetricsEndpoints[0].oauth2.tlsConfig.ca",
+        "failed to decode PEM block",
     ),
     (
         "an invalid selector operator",

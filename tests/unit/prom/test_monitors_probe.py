@@ -7,7 +7,7 @@ import yaml
 
 from otel_operator.prom.monitors.generate import generate_from_documents
 from otel_operator.prom.monitors.options import GeneratorOptions
-from tests.unit.prom.test_monitors_servicemonitor import JOB_RULE, SECRETS, Case, check, sharding
+from tests.unit.prom.test_monitors_servicemonitor import JOB_RULE, SECRETS, Case, check, pem, sharding
 
 
 def probe(spec: str, name: str = "test", namespace: str = "default") -> str:
@@ -181,10 +181,10 @@ CASES: list[Case] = [
         + JOB_RULE
         + STATIC_RULES
         + sharding("__param_target")
-        + """\
-  tls_config: {ca: CA}
+        + pem("""\
+  tls_config: {ca: $CA}
   basic_auth: {username: admin, password: s3cr3t}
-""",
+"""),
     ),
     Case(
         "a probe's bearer token and authorization are written after tls_config",

@@ -9,7 +9,7 @@ import yaml
 
 from otel_operator.prom.monitors.generate import generate_from_documents, generate_scrape_configs
 from otel_operator.prom.monitors.options import GeneratorOptions
-from tests.unit.prom.test_monitors_servicemonitor import COPY_RULE, JOB_RULE, SECRETS, Case, check, sharding
+from tests.unit.prom.test_monitors_servicemonitor import COPY_RULE, JOB_RULE, SECRETS, Case, check, pem, sharding
 
 
 def scfg(spec: str, name: str = "test", namespace: str = "default") -> str:
@@ -156,11 +156,11 @@ CASES: list[Case] = [
   - {names: [_metrics._tcp.example], type: SRV, refreshInterval: 1m}
   - {names: [db.example], type: A, port: 9187}"""
         ),
-        """\
+        pem("""\
 - job_name: scrapeConfig/default/test
   http_sd_configs:
   - basic_auth: {username: admin, password: s3cr3t}
-    tls_config: {ca: CA}
+    tls_config: {ca: $CA}
     proxy_url: http://proxy:3128
     url: https://sd.example/targets
     refresh_interval: 30s
@@ -169,7 +169,7 @@ CASES: list[Case] = [
   - {names: [_metrics._tcp.example], refresh_interval: 1m, type: SRV}
   - {names: [db.example], type: A, port: 9187}
   relabel_configs:
-"""
+""")
         + JOB_RULE,
     ),
     Case(

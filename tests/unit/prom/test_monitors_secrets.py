@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from otel_operator.admission import certs
+from otel_operator.prom.monitors import tlsassets
 from otel_operator.prom.monitors.common import Invalid
 from otel_operator.prom.monitors.generate import generate_scrape_configs
 from otel_operator.prom.monitors.options import GeneratorOptions
@@ -59,9 +65,12 @@ def test_string_data_wins_over_data_as_the_api_server_merges_it() -> None:
     assert STORE.secret_key("apps", {"name": "mixed", "key": "k"}, "f") == "from-stringData"
 
 
-def test_configmap_data_wins_over_binary_data() -> None:
+def test_configmap_binary_data_is_not_read_as_prometheus_operator_reads_only_data() -> None:
     assert STORE.config_map_key("apps", {"name": "bundle", "key": "ca.crt"}, "f") == "PEM"
-    assert STORE.config_map_key("apps", {"name": "bundle", "key": "raw"}, "f") == "bytes"
+    with pytest.raises(Invalid) as err:
+        STORE.config_map_key("apps", {"name": "bundle", "key": "raw"}, "spec.x")
+    assert err.value.field == "spec.x.key"
+    assert err.value.message == 'ConfigMap "apps/bundle" has "raw" under binaryData, which is not read; move it to data'
 
 
 def test_a_missing_key_lists_the_keys_there_are() -> None:
@@ -135,3 +144,50 @@ def test_a_monitor_with_a_missing_secret_is_rejected_and_names_the_reference() -
     ]
     assert result.job_names == ("serviceMonitor/apps/ok/0",)
     assert result.scrape_configs[0]["basic_auth"] == {"username": "admin", "password": "pä$$"}
+
+
+# ----------------------------------------------------------------------------------------------- TLS material
+
+_CA = certs.issue_ca(datetime.now(UTC))
+_LEAF = certs.issue_leaf(_CA, ["client.example"], datetime.now(UTC))
+CA, CERT, KEY = _CA.cert_pem.decode(), _LEAF.cert_pem.decode(), _LEAF.key_pem.decode()
+
+
+def test_a_ca_is_its_first_pem_block_which_must_be_a_certificate() -> None:
+    assert tlsassets.check_ca(CA) is None
+    assert tlsassets.check_ca("# the cluster CA\n" + CA + "trailing text") is None  # text around blocks is skipped
+    assert tlsassets.check_ca(CA + KEY) is None
+    assert "failed to parse certificate" in (tlsassets.check_ca(KEY + CA) or "")  # Go reads only the first block
+    assert "failed to decode PEM block" in (tlsassets.check_ca("CA") or "")
+    broken = "-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----\n"
+    assert "failed to decode PEM block" in (tlsassets.check_ca(broken) or "")  # a block that does not decode
+
+
+def test_a_key_pair_is_the_first_certificate_and_the_first_private_key() -> None:
+    assert tlsassets.check_key_pair(CERT, KEY) is None
+    assert tlsassets.check_key_pair(KEY + CERT + CA, "junk\n" + CA + KEY) is None  # other blocks are skipped
+    assert tlsassets.check_key_pair(CA + CERT, KEY) == "the private key does not match the certificate's public key"
+    assert tlsassets.check_key_pair(KEY, KEY) == "found no CERTIFICATE PEM block in the certificate"
+    assert tlsassets.check_key_pair(CERT, CERT) == "found no PRIVATE KEY PEM block in the key"
+
+
+def test_a_pkcs1_rsa_key_pairs_with_its_certificate() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pkcs1 = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    ).decode()
+    assert pkcs1.startswith("-----BEGIN RSA PRIVATE KEY-----")
+    # A certificate for the RSA key, signed by itself: only the public key matters for the pair.
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "rsa")])
+    own = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(datetime(2026, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2036, 1, 1, tzinfo=UTC))
+        .sign(key, hashes.SHA256())
+    )
+    assert tlsassets.check_key_pair(own.public_bytes(serialization.Encoding.PEM).decode(), pkcs1) is None
+    assert tlsassets.check_key_pair(CERT, pkcs1) == "the private key does not match the certificate's public key"

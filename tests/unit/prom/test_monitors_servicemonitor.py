@@ -8,12 +8,15 @@ other monitor test modules and by the promtool check in test_monitors_guide.py.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import yaml
 
+from otel_operator.admission import certs
 from otel_operator.api.validation import FieldError
 from otel_operator.prom.monitors.generate import GenerationResult, generate_from_documents, generate_scrape_configs
 from otel_operator.prom.monitors.options import GeneratorOptions
@@ -48,8 +51,21 @@ def errors_of(given: str, options: GeneratorOptions | None = None) -> tuple[Fiel
     return generate_from_documents(list(yaml.safe_load_all(given)), options or GeneratorOptions()).errors
 
 
+# Real TLS material: prometheus-operator rejects a CA that is not a certificate and a cert/key that do not pair.
+_CA = certs.issue_ca(datetime.now(UTC))
+_LEAF = certs.issue_leaf(_CA, ["client.example"], datetime.now(UTC))
+PEMS = {"$CA": _CA.cert_pem.decode(), "$CERT": _LEAF.cert_pem.decode(), "$KEY": _LEAF.key_pem.decode()}
+
+
+def pem(text: str) -> str:
+    """`text` with $CA, $CERT and $KEY replaced by that PEM text as a YAML scalar."""
+    for token, value in PEMS.items():
+        text = text.replace(token, json.dumps(value))
+    return text
+
+
 # A Secret and a ConfigMap in "default" that the cases refer to.
-SECRETS = """
+SECRETS = pem("""
 ---
 apiVersion: v1
 kind: Secret
@@ -61,15 +77,15 @@ data:
   client-id: Y2xpZW50LWlk
 stringData:
   client-secret: client-secret
-  tls.key: KEY
-  tls.crt: CERT
+  tls.key: $KEY
+  tls.crt: $CERT
 ---
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: ca, namespace: default}
 data:
-  ca.crt: CA
-"""
+  ca.crt: $CA
+""")
 
 JOB_RULE = "  - {source_labels: [job], target_label: __tmp_prometheus_job_name}\n"
 PHASE_DROP = "  - {action: drop, source_labels: [__meta_kubernetes_pod_phase], regex: (Failed|Succeeded)}\n"
@@ -552,7 +568,7 @@ CASES: list[Case] = [
       credentials: {name: creds, key: token}"""
         ),
         head().rstrip("\n")
-        + """
+        + pem("""
   oauth2:
     client_id: client-id
     client_secret: client-secret
@@ -561,12 +577,12 @@ CASES: list[Case] = [
     endpoint_params: {a: '1', b: '2'}
   tls_config:
     insecure_skip_verify: false
-    ca: CA
-    cert: CERT
-    key: KEY
+    ca: $CA
+    cert: $CERT
+    key: $KEY
     server_name: app.example
     min_version: TLS12
-"""
+""")
         + standard_chain()
         + head(index=1).rstrip("\n")
         + """
@@ -589,7 +605,8 @@ CASES: list[Case] = [
     ),
     Case(
         "file-based credentials stay paths when the allocator allows file access",
-        sm(
+        SECRETS
+        + sm(
             """\
   selector: {}
   endpoints:
@@ -597,7 +614,7 @@ CASES: list[Case] = [
     bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
     tlsConfig: {caFile: /etc/ca.crt, serverName: kubernetes}
   - port: web
-    authorization: {type: ' Token '}"""
+    authorization: {type: ' Token ', credentials: {name: creds, key: token}}"""
         ),
         head().rstrip("\n")
         + """
@@ -607,7 +624,7 @@ CASES: list[Case] = [
         + standard_chain()
         + head(index=1).rstrip("\n")
         + """
-  authorization: {type: Token}
+  authorization: {type: Token, credentials: token}
 """
         + standard_chain(),
     ),
@@ -869,6 +886,32 @@ BAD: list[tuple[str, str, str, str]] = [
         "use basicAuth instead",
     ),
     (
+        "authorization without credentials, which prometheus-operator requires of a monitor endpoint",
+        "  selector: {}\n  endpoints: [{port: web, authorization: {type: Bearer}}]",
+        "spec.endpoints[0].authorization.credentials",
+        "required field is missing",
+    ),
+    (
+        "a CA that is not a PEM certificate",
+        "  selector: {}\n  endpoints: [{port: web, tlsConfig: {ca: {secret: {name: creds, key: user}}}}]",
+        "spec.endpoints[0].tlsConfig.ca",
+        "failed to decode PEM block",
+    ),
+    (
+        "a client key of another certificate",
+        "  selector: {}\n  endpoints: [{port: web, tlsConfig: {cert: {configMap: {name: ca, key: ca.crt}}, "
+        "keySecret: {name: creds, key: tls.key}}}]",
+        "spec.endpoints[0].tlsConfig.keySecret",
+        "the private key does not match the certificate's public key",
+    ),
+    (
+        "a client key that is not PEM",
+        "  selector: {}\n  endpoints: [{port: web, tlsConfig: {cert: {secret: {name: creds, key: tls.crt}}, "
+        "keySecret: {name: creds, key: token}}}]",
+        "spec.endpoints[0].tlsConfig.keySecret",
+        "found no PRIVATE KEY PEM block in the key",
+    ),
+    (
         "OAuth2 without a token URL",
         "  selector: {}\n  endpoints: [{port: web, oauth2: {clientId: {secret: {name: creds, key: client-id}}}}]",
         "spec.endpoints[0].oauth2.tokenUrl",
@@ -1069,3 +1112,13 @@ def test_a_relabeling_prometheus_v3_accepts_is_written_out(name: str, rule: dict
     expected = {snake.get(key, key): value for key, value in rule.items()}
     assert config["relabel_configs"][-4] == expected  # the user's rule, then the three-rule shard block
     assert config["metric_relabel_configs"] == [expected]
+
+
+def test_a_monitor_endpoints_authorization_has_no_credentials_file() -> None:
+    # A SafeAuthorization: prometheus-operator's decoding drops the field, so the credentials alone are written.
+    spec = """\
+  selector: {}
+  endpoints: [{port: web, authorization: {credentials: {name: creds, key: token}, credentialsFile: /etc/token}}]"""
+    result = generate_from_documents(list(yaml.safe_load_all(SECRETS + sm(spec))), GeneratorOptions())
+    assert result.errors == ()
+    assert result.scrape_configs[0]["authorization"] == {"type": "Bearer", "credentials": "token"}

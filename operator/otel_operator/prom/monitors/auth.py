@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from otel_operator.prom.monitors import tlsassets
 from otel_operator.prom.monitors.common import (
     Config,
     Invalid,
@@ -78,6 +79,7 @@ def render_safe_tls(ctx: Context, tls: Obj | None, path: str) -> Config | None:
     key_secret = opt_obj(tls, "keySecret", path)
     if key_secret is not None:
         out["key"] = ctx.store.secret_key(ctx.namespace, key_secret, join(path, "keySecret"))
+    _check_material(out, path)
     server_name = opt_str(tls, "serverName", path)
     if server_name:
         out["server_name"] = server_name
@@ -86,6 +88,18 @@ def render_safe_tls(ctx: Context, tls: Obj | None, path: str) -> Config | None:
         if value is not None:
             out[out_key] = value
     return out
+
+
+def _check_material(out: Config, path: str) -> None:
+    """prometheus-operator's checks of the resolved values: a CA that is a certificate, a cert/key that pair."""
+    if out.get("ca"):
+        problem = tlsassets.check_ca(out["ca"])
+        if problem:
+            raise Invalid(join(path, "ca"), problem)
+    if out.get("cert") and out.get("key"):
+        problem = tlsassets.check_key_pair(out["cert"], out["key"])
+        if problem:
+            raise Invalid(join(path, "keySecret"), f"{problem}; cert and keySecret must be one key pair")
 
 
 def render_tls(ctx: Context, tls: Obj | None, path: str) -> Config | None:
@@ -169,6 +183,24 @@ def check_authorization(auth: Obj, path: str) -> str:
     if opt_obj(auth, "credentials", path) is not None and string(auth, "credentialsFile", path):
         raise Invalid(path, "set either credentials or credentialsFile, not both")
     return kind
+
+
+def endpoint_authorization(ep: Obj, path: str) -> Obj | None:
+    """A ServiceMonitor or PodMonitor endpoint's `authorization`, checked as prometheus-operator checks it.
+
+    Its type is a SafeAuthorization: it must name its credentials (the monitor is rejected before any scrape
+    class could supply them; a Probe's or a ScrapeConfig's is not checked so), and it has no `credentialsFile`,
+    which is dropped as prometheus-operator's decoding drops an unknown field.
+    """
+    auth = opt_obj(ep, "authorization", path)
+    if auth is None:
+        return None
+    where = join(path, "authorization")
+    safe = {k: v for k, v in auth.items() if k != "credentialsFile"}
+    check_authorization(safe, where)
+    if safe.get("credentials") is None:
+        raise Invalid(join(where, "credentials"), "required field is missing; name the Secret key holding the token")
+    return safe
 
 
 def _render_authorization(ctx: Context, auth: Obj, path: str) -> Config:

@@ -54,6 +54,7 @@ def endpoint_config(ctx: Context, spec: Obj, ep: Obj, index: int) -> Config:
     path = f"spec.podMetricsEndpoints[{index}]"
     port = _port(ep, path)
     auth.check_exclusive(ep, path)
+    authz = auth.endpoint_authorization(ep, path)
 
     cfg: Config = {"job_name": f"podMonitor/{ctx.namespace}/{ctx.name}/{index}"}
     endpoint.honor_flags(ctx, cfg, ep, path)
@@ -69,7 +70,6 @@ def endpoint_config(ctx: Context, spec: Obj, ep: Obj, index: int) -> Config:
     common.set_if(cfg, "basic_auth", auth.render_basic_auth(ctx, basic, join(path, "basicAuth")))
     common.set_if(cfg, "oauth2", auth.render_oauth2(ctx, common.opt_obj(ep, "oauth2", path), join(path, "oauth2")))
     cfg.update(auth.render_proxy(ctx, ep, path))
-    authz = common.opt_obj(ep, "authorization", path)
     common.set_if(cfg, "authorization", auth.merged_authorization(ctx, authz, join(path, "authorization")))
 
     cfg["relabel_configs"] = _relabelings(ctx, spec, ep, path, port)

@@ -1,9 +1,10 @@
 """Values of the Secrets and ConfigMaps monitors refer to (basic auth, bearer tokens, OAuth2, TLS material).
 
-The store is built from the objects as the API returns them (Secret `data` base64-encoded, ConfigMap `data` plain
-and `binaryData` base64) or as written in a manifest (a Secret's `stringData`, which the API server merges over
-`data`). References resolve in the monitor's own namespace, as in prometheus-operator. A reference that does not
-resolve is an error naming the field and what is missing; prometheus-operator rejects such a monitor.
+The store is built from the objects as the API returns them (Secret `data` base64-encoded, ConfigMap `data` plain)
+or as written in a manifest (a Secret's `stringData`, which the API server merges over `data`). A ConfigMap's
+`binaryData` is not read: prometheus-operator looks keys up in `data` only. References resolve in the monitor's
+own namespace, as in prometheus-operator. A reference that does not resolve is an error naming the field and what
+is missing; prometheus-operator rejects such a monitor.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from otel_operator.prom.monitors.common import Invalid, Obj, join, opt_obj, opt_
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    encoded: Mapping[str, str]  # base64 values (Secret data, ConfigMap binaryData)
+    encoded: Mapping[str, str]  # base64 values (Secret data)
     plain: Mapping[str, str]  # clear values (Secret stringData, ConfigMap data)
+    unread: frozenset[str] = frozenset()  # ConfigMap binaryData keys, named only in errors
 
     def keys(self) -> list[str]:
         return sorted({*self.encoded, *self.plain})
@@ -47,7 +49,9 @@ class SecretStore:
             if kind == "Secret":
                 secrets[key] = _Entry(_strings(obj.get("data")), _strings(obj.get("stringData")))
             else:
-                config_maps[key] = _Entry(_strings(obj.get("binaryData")), _strings(obj.get("data")))
+                binary = obj.get("binaryData")
+                unread = frozenset(binary) if isinstance(binary, Mapping) else frozenset()
+                config_maps[key] = _Entry({}, _strings(obj.get("data")), frozenset(map(str, unread)))
         return cls(secrets, config_maps)
 
     def secret_key(self, namespace: str, selector: Obj, path: str) -> str:
@@ -121,5 +125,7 @@ def _value(entry: _Entry, key: str, what: str, path: str) -> str:
             raise Invalid(join(path, "key"), f'{what} key "{key}" is not valid base64') from None
         # Go's string([]byte) keeps invalid UTF-8 as it is; YAML cannot, so such bytes are replaced.
         return raw.decode("utf-8", errors="replace")
+    if key in entry.unread:
+        raise Invalid(join(path, "key"), f'{what} has "{key}" under binaryData, which is not read; move it to data')
     known = ", ".join(entry.keys()) or "none"
     raise Invalid(join(path, "key"), f'{what} has no key "{key}"; its keys: {known}')

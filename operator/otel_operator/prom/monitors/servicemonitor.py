@@ -97,6 +97,7 @@ def endpoint_config(ctx: Context, spec: Obj, ep: Obj, index: int) -> Config:
     path = f"spec.endpoints[{index}]"
     port = _port(ep, path)
     auth.check_exclusive(ep, path)
+    authz = auth.endpoint_authorization(ep, path)
     if ctx.options.deny_fs_access_through_sms:
         _check_fs_access(ep, path)
     role = _role(ctx, spec)
@@ -116,7 +117,6 @@ def endpoint_config(ctx: Context, spec: Obj, ep: Obj, index: int) -> Config:
         cfg["bearer_token"] = ctx.store.secret_key(ctx.namespace, bearer, join(path, "bearerTokenSecret"))
     basic = common.opt_obj(ep, "basicAuth", path)
     common.set_if(cfg, "basic_auth", auth.render_basic_auth(ctx, basic, join(path, "basicAuth")))
-    authz = common.opt_obj(ep, "authorization", path)
     common.set_if(cfg, "authorization", auth.merged_authorization(ctx, authz, join(path, "authorization")))
 
     cfg["relabel_configs"] = _relabelings(ctx, spec, ep, path, role=role, port=port)
