@@ -13,6 +13,7 @@ log.
 - A malformed request is answered with its status and a one-line reason, and logged as one line (client address,
   reason): at debug each time, at info at most every 10 s with a count. Tracebacks stay for what is a bug: an
   exception in a handler (500).
+- Responses say `Server: otel-operator`, not the Python and aiohttp versions.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ DEFAULT_IDLE_TIMEOUT: Final = 30.0
 MIN_IDLE_TIMEOUT: Final = 1.0  # seconds: less leaves a client no time to send its request
 MAX_DEFAULT_CONNECTIONS: Final = 4096
 LINGER: Final = 1.0  # seconds
+SERVER: Final = "otel-operator"  # the Server header: no runtime or library versions for a scanner to match
 REFUSAL: Final = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"
     b"Connection: close\r\nContent-Length: 21\r\n\r\ntoo many connections\n"
@@ -108,6 +110,7 @@ class ConciseHandler(RequestHandler):
         if request.writer.output_size > 0:
             raise ConnectionError("the response had begun; the connection is closed instead")
         response = web.Response(status=status, text=f"{status} {HTTPStatus(status).phrase}: {reason}\n")
+        response.headers["Server"] = SERVER
         response.force_close()
         return response
 
@@ -201,10 +204,15 @@ class GuardedSite(web.TCPSite):
         return int(sockets[0].getsockname()[1]) if sockets else self._port
 
 
+async def _server_header(_: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER  # before aiohttp's default (its and Python's versions), which it keeps
+
+
 def runner(app: web.Application, limits: ServerLimits) -> web.AppRunner:
     """An AppRunner whose connections close after `limits.idle_timeout` without a request (from accept on), and
     which drains an answered request's unread body for at most LINGER seconds (aiohttp's 10 s would let a client
     that trickles a body hold the connection that long after its answer)."""
+    app.on_response_prepare.append(_server_header)
     return web.AppRunner(
         app, access_log=None, keepalive_timeout=limits.idle_timeout, lingering_time=LINGER, handle_signals=False
     )

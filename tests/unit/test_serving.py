@@ -355,3 +355,13 @@ async def test_the_metrics_and_health_servers_close_silent_clients() -> None:
     finally:
         for runner in runners:
             await runner.cleanup()
+
+
+async def test_responses_do_not_name_the_runtime(server: Server) -> None:
+    for request in (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"G@T / HTTP/1.1\r\n\r\n"):
+        reader, writer = await server.connect()
+        writer.write(request)
+        head = (await closed_within(reader, 5)).partition(b"\r\n\r\n")[0]
+        writer.close()
+        assert b"\r\nServer: otel-operator\r\n" in head, head
+        assert b"Python" not in head and b"aiohttp" not in head, head
