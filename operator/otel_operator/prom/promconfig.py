@@ -130,7 +130,12 @@ class PromConfig:
 
 def parse_config(text: str) -> PromConfig:
     """Load a Prometheus config file's text as Prometheus would (the parts that decide targets)."""
-    raw = load_yaml(text)
+    return config_from_data(load_yaml(text))
+
+
+def config_from_data(raw: object) -> PromConfig:
+    """The same from the config as plain data (YAML already read, or built in code): what `parse_config` does after
+    reading the text."""
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
@@ -227,10 +232,11 @@ def _static_labels(raw: object, at: str) -> dict[str, str]:
 # --- promtool check service-discovery --------------------------------------------------------------------------------
 
 
-def service_discovery_targets(config_text: str, job: str) -> list[AssembledTarget]:
+def service_discovery_targets(config_text: str | PromConfig, job: str) -> list[AssembledTarget]:
     """The targets `promtool check service-discovery CONFIG JOB` reports, with Prometheus's own reason for each
-    refused one in `error` (promtool prints a refusal only as `"error": {}`)."""
-    config = parse_config(config_text)
+    refused one in `error` (promtool prints a refusal only as `"error": {}`). Takes the config's text or the config
+    already loaded."""
+    config = parse_config(config_text) if isinstance(config_text, str) else config_text
     scrape_job = config.job(job)
     if config.other_discovery.get(job):
         kinds = ", ".join(config.other_discovery[job])
@@ -247,7 +253,7 @@ def service_discovery_targets(config_text: str, job: str) -> list[AssembledTarge
     return results
 
 
-def service_discovery(config_text: str, job: str) -> list[dict[str, Any]]:
+def service_discovery(config_text: str | PromConfig, job: str) -> list[dict[str, Any]]:
     """Exactly the structure `promtool check service-discovery CONFIG JOB` prints for static configs: per target
     `discoveredLabels` and `labels` (`{}` when dropped), plus `"error": {}` when Prometheus refuses the target.
     Targets are in config order (promtool's order between static_configs entries is random)."""

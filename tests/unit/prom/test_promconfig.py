@@ -10,6 +10,7 @@ import yaml
 
 from otel_operator.prom.promconfig import (
     PromConfigError,
+    config_from_data,
     parse_config,
     render_json,
     service_discovery,
@@ -77,6 +78,16 @@ def test_service_discovery_prints_promtools_structure() -> None:
     ]
     assert [list(entry) for entry in result] == [["discoveredLabels", "labels"]] * 3
     assert list(result[0]["labels"]) == sorted(result[0]["labels"])
+
+
+def test_a_config_as_data_gives_what_its_text_gives() -> None:
+    """`config_from_data` is `parse_config` after the YAML is read (the differential tests skip PyYAML with it)."""
+    config = config_from_data(yaml.safe_load(CONFIG))
+    assert [job.job_name for job in config.jobs] == ["web", "other"]
+    for job in ("web", "other"):
+        assert service_discovery(config, job) == service_discovery(CONFIG, job)
+    with pytest.raises(PromConfigError, match="must be a mapping"):
+        config_from_data(["not", "a", "mapping"])
 
 
 def test_service_discovery_of_the_second_job() -> None:
