@@ -108,7 +108,8 @@ async def test_over_the_cap_the_longest_idle_connection_is_closed(hooks: Hooks) 
     assert (await asyncio.wait_for(reader.read(), 5)).startswith(b"HTTP/1.1 200")
     for _, w in (first, *others):
         w.close()
-    assert hooks.server.site is not None and hooks.server.site.shed >= 1
+    assert hooks.server.site is not None
+    assert hooks.server.site.shed >= 1
 
 
 async def test_garbage_inside_tls_is_a_one_line_400(hooks: Hooks, caplog: pytest.LogCaptureFixture) -> None:
@@ -133,6 +134,7 @@ async def test_a_plain_http_client_is_refused_with_one_line(hooks: Hooks, caplog
             break
         await asyncio.sleep(0.02)
     lines = [r.getMessage() for r in caplog.records if r.name == "otel_operator.serving"]
-    assert len(lines) == 1 and lines[0].startswith("refused TLS client 127.0.0.1:"), lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("refused TLS client 127.0.0.1:"), lines
     assert not [r for r in caplog.records if r.exc_info]
     assert hooks.reviews == []
