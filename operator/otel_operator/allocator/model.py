@@ -10,13 +10,16 @@ targets that relabel to the same labels are one target (upstream's duplicate-scr
 meta label alone keeps the target where it is. The served labels are the pre-relabel labels, as upstream serves
 them (the collector relabels again with the same scrape config).
 
-The assignment is the strategy's pure function of (all targets, collectors); after it, only the (collector, job)
-bodies whose membership or content changed are re-serialised. Bodies list targets in key order, so equal content
+The assignment is the strategy's pure function of (all targets, collectors). For consistent-hashing (the default) a
+`Market` keeps it up to date target by target, so a change costs what it moves, not what there is; a new collector
+set solves it afresh. After it, only the (collector, job) bodies whose membership or content changed are
+re-serialised. Bodies list targets in key order, so equal content
 gives equal bytes and a stable ETag (upstream's order is random on every request).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +27,8 @@ from urllib.parse import quote_plus
 
 import orjson
 
-from otel_operator.allocator.strategies import Collector, Strategy, TargetRef, node_of
+from otel_operator.allocator.strategies import Collector, ConsistentHashing, Strategy, TargetRef, node_of
+from otel_operator.allocator.strategies.market import Market
 from otel_operator.prom.labels import META_PREFIX
 from otel_operator.prom.model import TargetGroup
 from otel_operator.prom.targets import AssembledTarget, Mode, ScrapeJob, ScrapeSettings
@@ -46,6 +50,7 @@ EMPTY_LIST = Body.of(b"[]\n")
 EMPTY_MAP = Body.of(b"{}\n")
 
 
+@functools.lru_cache(maxsize=1 << 14)  # every flush that changes the job list links them all again
 def jobs_link(job: str) -> str:
     """The `_link` of a job in `/jobs`: its targets path, escaped as Go's url.QueryEscape does."""
     return f"/jobs/{quote_plus(job, safe='')}/targets"
@@ -110,6 +115,9 @@ class AllocationModel:
         self._jobs: dict[str, _Job] = {}
         self._collectors: tuple[Collector, ...] = ()
         self._assignment: dict[str, str | None] = {}  # target key → collector
+        self._market: Market | None = None  # consistent-hashing's incremental matching, for these collectors
+        self._added: dict[str, TargetRef] = {}  # targets new since the last flush
+        self._removed: set[str] = set()  # and gone since
         self._dirty_jobs: set[str] = set()
         self._collectors_dirty = False
         self._jobs_dirty = False
@@ -120,6 +128,7 @@ class AllocationModel:
         # job → the all-collectors map (a debugging view): rendered on first request after a change, then kept
         self._job_bodies: dict[str, Body] = {}
         self._jobs_body = EMPTY_MAP
+        self._listed: tuple[str, ...] = ()  # the jobs `_jobs_body` lists
         self._flushing = False
 
     # ------------------------------------------------------------------------------------------- feeding
@@ -129,7 +138,7 @@ class AllocationModel:
         wanted = {s.job_name: s for s in settings}
         for name in list(self._jobs):
             if name not in wanted:
-                del self._jobs[name]
+                self._removed.update(self._jobs.pop(name).targets)
                 self._dirty_jobs.add(name)
                 self._jobs_dirty = True
         for name, s in wanted.items():
@@ -231,13 +240,56 @@ class AllocationModel:
         if not (targets_changed or collectors_changed or jobs_changed or first):
             return FlushResult(frozenset(dirty))
 
+        added, removed = self._added, self._removed
+        self._added, self._removed = {}, set()
+        if self._market is not None and not (collectors_changed or first):
+            stale, moved = self._reassign_incrementally(added, removed, dirty)
+        else:
+            stale, moved = self._reassign(dirty, everything=collectors_changed or first)
+        bodies = self._rebuild_bodies(stale, dirty)
+        if dirty or jobs_changed or first:  # only then can the set of jobs with targets have changed
+            listed = tuple(name for name, job in sorted(self._jobs.items()) if job.targets)
+            if listed != self._listed:
+                self._listed = listed
+                self._jobs_body = self._render_jobs(listed)
+        return FlushResult(frozenset(dirty), True, moved, bodies)
+
+    def _reassign(self, dirty: set[str], *, everything: bool) -> tuple[set[str], int]:
+        """The strategy over every target; the jobs whose bodies are stale, and how many targets moved."""
         old = self._assignment
         refs = [t.ref for job in self._jobs.values() for t in job.targets.values()]
-        self._assignment = self.strategy.assign(refs, self._collectors)
-        moved = sum(1 for k, c in self._assignment.items() if k in old and old[k] != c)
-        bodies = self._rebuild_bodies(dirty, collectors_changed or first, old)
-        self._jobs_body = self._render_jobs()
-        return FlushResult(frozenset(dirty), True, moved, bodies)
+        if isinstance(self.strategy, ConsistentHashing):
+            self._market = Market(refs, self._collectors, self.strategy.load_factor)
+            self._assignment = self._market.assignment()
+        else:
+            self._assignment = self.strategy.assign(refs, self._collectors)
+        new = self._assignment
+        moved = sum(1 for k, c in new.items() if k in old and old[k] != c)
+        if everything:
+            return set(self._jobs), moved
+        stale = set(dirty)
+        for name, state in self._jobs.items():  # untouched by the batch, some of whose targets moved collector
+            if name not in stale and any(old.get(k) != new.get(k) for k in state.targets):
+                stale.add(name)
+        return stale, moved
+
+    def _reassign_incrementally(
+        self, added: Mapping[str, TargetRef], removed: set[str], dirty: set[str]
+    ) -> tuple[set[str], int]:
+        """The market takes the batch's new and gone targets and says who moved: only their jobs are stale."""
+        assert self._market is not None
+        assignment, refs = self._assignment, self._market.refs
+        stale, moved = set(dirty), 0
+        for key, collector in self._market.update(added.values(), removed).items():
+            if key not in refs:  # gone (its job is dirty already)
+                assignment.pop(key, None)
+                continue
+            before = assignment.get(key)
+            if before is not None and before != collector:
+                moved += 1
+            assignment[key] = collector  # None: there is no collector to take it
+            stale.add(refs[key].job)
+        return stale, moved
 
     def _recompute_targets(self, job: _Job) -> bool:
         """Dedupe the job's kept targets by identity (of equal ones, the one from the last group source in name
@@ -248,6 +300,10 @@ class AllocationModel:
         old = job.targets
         fresh: dict[str, ServedTarget] = {}
         changed = latest.keys() != old.keys()
+        if changed:
+            for key in old.keys() - latest.keys():
+                self._removed.add(key)
+                self._added.pop(key, None)
         for key, target in latest.items():
             previous = old.get(key)
             if previous is not None and (
@@ -255,18 +311,21 @@ class AllocationModel:
             ):
                 fresh[key] = previous
             else:
-                fresh[key] = _served(key, target, self._with_node)
+                fresh[key] = served = _served(key, target, self._with_node)
                 changed = True
+                if previous is None:
+                    self._added[key] = served.ref
+                    self._removed.discard(key)
+                elif previous.ref != served.ref:  # its node changed: the strategy must see it again
+                    self._removed.add(key)
+                    self._added[key] = served.ref
         job.targets = fresh
         return changed
 
-    def _rebuild_bodies(self, dirty: set[str], everything: bool, old: Mapping[str, str | None]) -> int:
+    def _rebuild_bodies(self, stale_jobs: set[str], dirty: set[str]) -> int:
+        """Re-serialise the bodies of `stale_jobs` whose membership changed, and every body of the `dirty` ones
+        whose bytes changed."""
         new = self._assignment
-        stale_jobs = set(self._jobs) if everything else set(dirty)
-        if not everything:  # jobs untouched by the batch, some of whose targets moved collector
-            for name, state in self._jobs.items():
-                if name not in stale_jobs and any(old.get(k) != new.get(k) for k in state.targets):
-                    stale_jobs.add(name)
         for name in [n for n in self._bodies if n not in self._jobs]:
             del self._bodies[name]
             del self._buckets[name]
@@ -310,9 +369,9 @@ class AllocationModel:
             parts.append(orjson.dumps(c.name) + b':{"_link":' + link + b',"targets":' + body.data.rstrip(b"\n") + b"}")
         return Body.of(b"{" + b",".join(parts) + b"}\n")
 
-    def _render_jobs(self) -> Body:
+    def _render_jobs(self, listed: Sequence[str]) -> Body:
         """`/jobs`: the jobs with at least one kept target (assigned or not), as upstream lists them."""
-        jobs = {name: {"_link": jobs_link(name)} for name, job in sorted(self._jobs.items()) if job.targets}
+        jobs = {name: {"_link": jobs_link(name)} for name in listed}
         return Body.of(orjson.dumps(jobs, option=orjson.OPT_SORT_KEYS) + b"\n") if jobs else EMPTY_MAP
 
     # ------------------------------------------------------------------------------------------- reading

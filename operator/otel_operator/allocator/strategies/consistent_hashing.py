@@ -63,6 +63,14 @@ def first_choice(row: list[int]) -> int:
 
 def match_rows(rows: list[list[int]], first: list[int], caps: Sequence[int]) -> list[int]:
     """`capacity_match` from precomputed score rows and first choices (which callers may cache per target)."""
+    return _deferred_acceptance(rows, first, caps)[0]
+
+
+def _deferred_acceptance(
+    rows: list[list[int]], first: list[int], caps: Sequence[int]
+) -> tuple[list[int], dict[int, list[int]], dict[int, int]]:
+    """The matching, and for every target rejected at least once its ranking of the collectors and the position in
+    it of the collector it ended with (what `market.Market` continues from)."""
     m = len(caps)
     cols = range(m)
     chosen = first  # most targets never need more than their first choice
@@ -79,11 +87,11 @@ def match_rows(rows: list[list[int]], first: list[int], caps: Sequence[int]) -> 
             offers = offers[: caps[c]]
         heapq.heapify(offers)
         held.append(offers)
-    if not rejected:
-        return chosen
-    # deferred acceptance for the overflow: each rejected target walks down its own ranking
     ranking: dict[int, list[int]] = {}
     tried: dict[int, int] = {}
+    if not rejected:
+        return chosen, ranking, tried
+    # deferred acceptance for the overflow: each rejected target walks down its own ranking
     while rejected:
         t = rejected.pop()
         order = ranking.get(t)
@@ -105,7 +113,7 @@ def match_rows(rows: list[list[int]], first: list[int], caps: Sequence[int]) -> 
     for c, heap in enumerate(held):
         for _, t in heap:
             chosen[t] = c
-    return chosen
+    return chosen, ranking, tried
 
 
 def canonical(targets: Sequence[TargetRef], collectors: Sequence[Collector]) -> tuple[list[TargetRef], list[Collector]]:
