@@ -52,6 +52,7 @@ from typing import Any, Final, NoReturn
 
 import orjson
 
+from otel_operator.prom.goscalar import go_uint64
 from otel_operator.prom.labels import NameScheme, go_quote
 from otel_operator.prom.relabel import RelabelConfigError, scalar_text
 from otel_operator.prom.targets import GlobalDefaults, ScrapeConfigError, format_duration, parse_duration
@@ -238,7 +239,10 @@ def prepare_scrape_config(
     if name != job:
         fail("job_name", f"{go_quote(name)} does not match the job's key {go_quote(job)}")
 
-    out: dict[str, Any] = {_key(k, "", fail): _plain(v, str(k), fail) for k, v in raw.items()}
+    # The relabel lists are read rule by rule below (a modulus as Go reads it, past what _plain lets through).
+    out: dict[str, Any] = {
+        _key(k, "", fail): _plain(v, str(k), fail) for k, v in raw.items() if k not in _RELABEL_LISTS
+    }
     out["job_name"] = name
     _fill_intervals(raw, out, defaults, fail)
     for key, default in _JOB_STRING_DEFAULTS:
@@ -426,7 +430,14 @@ def _relabel_configs(value: object, list_name: str, fail: Fail) -> list[dict[str
 
 def _relabel_config(raw: Mapping[Any, Any], where: str, fail: Fail) -> dict[str, Any]:
     """One rule with Prometheus's defaults; what Prometheus marshals with omitempty is left out when empty."""
-    rule: dict[str, Any] = {_key(k, where, fail): _plain(v, f"{where}.{k}", fail) for k, v in raw.items()}
+    rule: dict[str, Any] = {
+        _key(k, where, fail): _plain(v, f"{where}.{k}", fail) for k, v in raw.items() if k != "modulus"
+    }
+    if "modulus" in raw:
+        try:
+            rule["modulus"] = go_uint64(raw["modulus"])  # the number Prometheus read (`2.5` is 2, `1e3` 1000)
+        except ValueError as err:
+            fail(f"{where}.modulus", str(err))
     if "action" in raw:
         if raw["action"] is None:
             fail(f"{where}.action", "relabel action cannot be empty")

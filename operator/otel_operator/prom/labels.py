@@ -27,9 +27,20 @@ RESERVED_PREFIX: Final = "__"
 # (the collector applies the shard itself); prometheus-operator's shard block names it in that keep rule.
 DISABLE_SHARDING: Final = "__tmp_disable_sharding"
 
+# Prometheus v3.13+ seeds these from the scrape config too; relabeling may override them per target, and a value
+# that is not a Go boolean (`strconv.ParseBool`) makes Prometheus refuse the target.
+CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB: Final = "__convert_classic_histograms_to_nhcb__"
+ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS: Final = "__always_scrape_classic_histograms__"
+SCRAPE_NATIVE_HISTOGRAMS: Final = "__scrape_native_histograms__"
+HISTOGRAM_LABELS: Final = (
+    CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB,
+    ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS,
+    SCRAPE_NATIVE_HISTOGRAMS,
+)
+
 # The labels a scrape config fills in before relabeling (besides `__param_<k>`); the collector adds them itself,
 # so the allocator never serves them.
-SCRAPE_DEFAULT_LABELS: Final = (JOB, SCRAPE_INTERVAL, SCRAPE_TIMEOUT, METRICS_PATH, SCHEME)
+SCRAPE_DEFAULT_LABELS: Final = (JOB, SCRAPE_INTERVAL, SCRAPE_TIMEOUT, METRICS_PATH, SCHEME, *HISTOGRAM_LABELS)
 
 
 class NameScheme(StrEnum):

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import yaml
 
+from otel_operator.prom.goscalar import resolve_plain
 from otel_operator.prom.labels import ADDRESS, NameScheme, go_quote, is_valid_label_name, is_valid_utf8
 from otel_operator.prom.model import TargetGroup
 from otel_operator.prom.relabel import RelabelConfigError, scalar_text
@@ -48,9 +49,43 @@ class _YamlBool(str):
     yaml_bool: bool
 
 
+class _YamlGoScalar(str):
+    """A plain scalar that Go's yaml.v2 reads as a number (`1e3`, `0o17`, `08`) or a timestamp and PyYAML, as
+    loaded here, as text: text for the string fields, its `yaml_text` resolved again (goscalar) for the number
+    fields."""
+
+    yaml_text: str
+
+
+_GO_SCALAR_TAG: Final = "tag:otel-operator,2026:go-scalar"
+_STR_TAG: Final = "tag:yaml.org,2002:str"
+_BOOL_TAG: Final = "tag:yaml.org,2002:bool"
+_GO_ONLY_FIRST: Final = frozenset("+-.0123456789yYnN")  # where yaml.v2 finds a number or bool PyYAML does not
+
+
 class _Loader(yaml.SafeLoader):
-    """Safe YAML read as Go's yaml.v2 reads it into Prometheus's types: duplicate keys are errors, and numbers and
-    booleans keep their source text for string fields."""
+    """Safe YAML read as Go's yaml.v2 reads it into Prometheus's types: duplicate keys are errors, numbers and
+    booleans keep their source text for string fields, and plain scalars that yaml.v2 reads as numbers (`1e3`,
+    `0o17`) but YAML 1.1 as text are marked as such."""
+
+    go_booleans: bool = False  # also `y`/`n` as booleans (yaml.v2 does; YAML 1.1's patterns and yaml.v3 do not)
+
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
+        tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]  # PyYAML's stubs
+        if tag == _STR_TAG and kind is yaml.ScalarNode and implicit[0] and value[:1] in _GO_ONLY_FIRST:
+            go_tag, _ = resolve_plain(value)
+            if go_tag in ("!!int", "!!float", "!!timestamp"):
+                return _GO_SCALAR_TAG
+            if go_tag == "!!bool" and self.go_booleans:
+                return _BOOL_TAG
+        return tag
+
+
+class _PrometheusLoader(_Loader):
+    """A Prometheus config file, as Prometheus reads it: `honor_labels: y` is true. (The allocator's own file,
+    which embeds one, keeps `y` as text: its reader refuses booleans where it wants strings.)"""
+
+    go_booleans = True
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -84,7 +119,14 @@ def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
 
 def _construct_bool(loader: _Loader, node: yaml.ScalarNode) -> str:
     value = _YamlBool(node.value)
-    value.yaml_bool = yaml.SafeLoader.construct_yaml_bool(loader, node)
+    truth = resolve_plain(node.value)[1]  # yaml.v2's words, `y` and `n` too
+    value.yaml_bool = truth if isinstance(truth, bool) else yaml.SafeLoader.construct_yaml_bool(loader, node)
+    return value
+
+
+def _construct_go_scalar(loader: _Loader, node: yaml.ScalarNode) -> str:
+    value = _YamlGoScalar(node.value)
+    value.yaml_text = node.value
     return value
 
 
@@ -92,6 +134,7 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+_Loader.add_constructor(_GO_SCALAR_TAG, _construct_go_scalar)
 # Go reads a date-like scalar into a string field as its text; PyYAML would make it a datetime.
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
@@ -99,10 +142,11 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def load_yaml(text: str) -> object:
-    """Parse config text; PromConfigError (with the line) if it is not YAML."""
+def load_yaml(text: str, *, prometheus: bool = False) -> object:
+    """Parse config text; PromConfigError (with the line) if it is not YAML. `prometheus`: the text is a whole
+    Prometheus config file (yaml.v2's booleans)."""
     try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+        return yaml.load(text, Loader=_PrometheusLoader if prometheus else _Loader)  # SafeLoader subclasses
     except yaml.YAMLError as err:
         raise PromConfigError(f"parsing YAML: {err}") from None
 
@@ -130,7 +174,7 @@ class PromConfig:
 
 def parse_config(text: str) -> PromConfig:
     """Load a Prometheus config file's text as Prometheus would (the parts that decide targets)."""
-    return config_from_data(load_yaml(text))
+    return config_from_data(load_yaml(text, prometheus=True))
 
 
 def config_from_data(raw: object) -> PromConfig:
@@ -216,8 +260,9 @@ def _static_labels(raw: object, at: str) -> dict[str, str]:
         raise PromConfigError(f"{at}.labels: must be a mapping of label names to values, got {type(raw).__name__}")
     labels = {}
     for key, value in raw.items():
-        name = str(getattr(key, "yaml_text", key))
-        if not is_valid_label_name(name, NameScheme.UTF8):
+        # A null key is the empty name, and Prometheus lets it through (it refuses only an explicit "").
+        name = "" if key is None else str(getattr(key, "yaml_text", key))
+        if key is not None and not is_valid_label_name(name, NameScheme.UTF8):
             raise PromConfigError(f"{at}.labels: {go_quote(name)} is not a valid label name")
         try:
             text = scalar_text(value, name)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, NoReturn
 
+from otel_operator.prom.goscalar import go_uint64
 from otel_operator.prom.labels import NameScheme, go_quote, is_valid_label_name
 from otel_operator.prom.regex import Regex, RegexError, Template, compile_regex
 
@@ -235,11 +236,10 @@ def _parse_rule(raw: object, scheme: NameScheme) -> RelabelConfig:
         for name in sources:
             if not is_valid_label_name(name, NameScheme.UTF8):  # Prometheus 3 reads source labels as UTF-8 names
                 raise RelabelConfigError(f"{go_quote(name)} is not a valid label name", field="source_labels")
-    modulus = raw.get("modulus")
-    if modulus is None:
-        modulus = 0
-    elif isinstance(modulus, bool) or not isinstance(modulus, int) or modulus < 0:
-        raise RelabelConfigError(f"must be a non-negative integer, got {modulus!r}", field="modulus")
+    try:
+        modulus = go_uint64(raw.get("modulus"))  # as yaml.v2 reads it: `2.5` is 2, `1e3` 1000, `0o17` 15
+    except ValueError as err:
+        raise RelabelConfigError(str(err), field="modulus") from None
     action_text = scalar_text(raw["action"], "action") if "action" in raw else Action.REPLACE.value
     if "action" in raw and raw["action"] is None:
         raise RelabelConfigError("relabel action cannot be empty", field="action")

@@ -3,12 +3,18 @@
 Two readings of the same pipeline (merge group and target labels, fill in the scrape defaults, relabel):
 
 - `Mode.PROMETHEUS` is what Prometheus v3 (and `promtool check service-discovery`) does with the target: relabel
-  with the job's rules, then refuse a target without `__address__` (or with a bad one, or bad interval/timeout),
-  drop the `__meta_*` labels and default `instance` to the address.
+  with the job's rules, then refuse a target without `__address__` (or with a bad one, bad interval/timeout, or a
+  histogram setting that is not a boolean), drop the `__meta_*` labels and default `instance` to the address.
 - `Mode.ALLOCATOR` is the target allocator's relabel-config filter: the rules run wrapped as
   `[noSharding] + relabel_configs + [dropTmp]`, so prometheus-operator's `$(SHARD)` keep rule passes (the collector
   substitutes the shard itself); a target is kept exactly when that Prometheus would keep it, its identity is its
   post-relabel label set, and what is served is the pre-relabel merged labels, which the collector relabels again.
+
+Both modes seed the same labels before relabeling: `job`, interval, timeout, metrics path, scheme, the three
+histogram settings of Prometheus v3.13+ (`__convert_classic_histograms_to_nhcb__`,
+`__always_scrape_classic_histograms__`, `__scrape_native_histograms__`: "true"/"false" from the scrape config, else
+`global`) and `__param_<k>`. The Go allocator v0.158 seeds all but the histogram three (see docs/fidelity.md); the
+collector, which relabels again with Prometheus's code, seeds them, so keeping to Prometheus keeps the two in step.
 
 `ScrapeJob` is built once per scrape config; `assemble_group`'s result depends on nothing but the group (the job
 keeps only a memo of label names), so a change in one target group recomputes only that group.
@@ -26,6 +32,8 @@ from typing import Any, Final
 
 from otel_operator.prom.labels import (
     ADDRESS,
+    ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS,
+    CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB,
     DISABLE_SHARDING,
     INSTANCE,
     JOB,
@@ -34,6 +42,7 @@ from otel_operator.prom.labels import (
     PARAM_PREFIX,
     SCHEME,
     SCRAPE_INTERVAL,
+    SCRAPE_NATIVE_HISTOGRAMS,
     SCRAPE_TIMEOUT,
     NameScheme,
     go_quote,
@@ -72,6 +81,15 @@ DEFAULT_SCRAPE_INTERVAL: Final = 60_000  # ms
 DEFAULT_SCRAPE_TIMEOUT: Final = 10_000  # ms
 _NAME_MEMO_LIMIT: Final = 65_536
 _MAX_DURATION_MS: Final = (1 << 63) // 1_000_000  # Go's time.Duration counts nanoseconds in an int64
+# The histogram settings: (scrape config key, seeded label, what Prometheus's refusal calls it), in the order
+# Prometheus seeds and checks them (scrape/target.go).
+HISTOGRAM_SETTINGS: Final = (
+    ("convert_classic_histograms_to_nhcb", CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB, "convert classic histograms to nhcb"),
+    ("always_scrape_classic_histograms", ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS, "always scrape classic histograms"),
+    ("scrape_native_histograms", SCRAPE_NATIVE_HISTOGRAMS, "scrape native histograms"),
+)
+# What Go's strconv.ParseBool accepts.
+GO_BOOLS: Final = frozenset({"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"})
 
 
 class Mode(StrEnum):
@@ -118,11 +136,15 @@ def format_duration(ms: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class GlobalDefaults:
-    """The `global` section's values that scrape configs inherit (Prometheus's defaults: 1m, 10s, utf8)."""
+    """The `global` section's values that scrape configs inherit (Prometheus's defaults: 1m, 10s, utf8, and the
+    three histogram settings false)."""
 
     scrape_interval: int = DEFAULT_SCRAPE_INTERVAL  # ms
     scrape_timeout: int = DEFAULT_SCRAPE_TIMEOUT  # ms
     name_scheme: NameScheme = NameScheme.UTF8
+    convert_classic_histograms_to_nhcb: bool = False
+    always_scrape_classic_histograms: bool = False
+    scrape_native_histograms: bool = False
 
     @classmethod
     def from_config(cls, raw: object) -> GlobalDefaults:
@@ -137,7 +159,21 @@ class GlobalDefaults:
             raise ScrapeConfigError("global: scrape_timeout: global scrape timeout greater than scrape interval")
         if timeout == 0:
             timeout = min(DEFAULT_SCRAPE_TIMEOUT, interval)
-        return cls(interval, timeout, _name_scheme(raw, "global", NameScheme.UTF8))
+        flags = {key: _flag(raw, key, "global", False) for key, _, _ in HISTOGRAM_SETTINGS}
+        return cls(interval, timeout, _name_scheme(raw, "global", NameScheme.UTF8), **flags)
+
+
+def _flag(raw: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+    """A Go bool field read by yaml.v2: absent or null keeps the default (Prometheus's `*bool` fields inherit
+    `global` then; its plain `bool` ones default to false, which is also their global default), YAML 1.1 words
+    count (`yes`, `on`; `y` in a Prometheus config file), a quoted "true" or a number does not."""
+    value = raw.get(key)
+    if value is None:
+        return default
+    value = getattr(value, "yaml_bool", value)  # a YAML boolean kept as text (promconfig's loader)
+    if not isinstance(value, bool):
+        raise ScrapeConfigError(f"{where}: {key}: must be true or false, got {value!r}")
+    return value
 
 
 def _duration(raw: Mapping[str, Any], key: str, where: str) -> int:
@@ -177,6 +213,9 @@ class ScrapeSettings:
     name_scheme: NameScheme = NameScheme.UTF8
     relabel_configs: tuple[RelabelConfig, ...] = ()
     metric_relabel_configs: tuple[RelabelConfig, ...] = ()
+    convert_classic_histograms_to_nhcb: bool = False
+    always_scrape_classic_histograms: bool = False
+    scrape_native_histograms: bool = False
 
     @classmethod
     def from_config(cls, raw: object, defaults: GlobalDefaults | None = None) -> ScrapeSettings:
@@ -202,10 +241,8 @@ class ScrapeSettings:
         if timeout == 0:
             timeout = min(defaults.scrape_timeout, interval)
         scheme = _name_scheme(raw, where, defaults.name_scheme)
-        honor_labels = raw.get("honor_labels", False)
-        honor_labels = getattr(honor_labels, "yaml_bool", honor_labels)  # a YAML boolean kept as text
-        if not isinstance(honor_labels, bool):
-            raise ScrapeConfigError(f"{where}: honor_labels: must be true or false, got {honor_labels!r}")
+        honor_labels = _flag(raw, "honor_labels", where, False)
+        flags = {key: _flag(raw, key, where, getattr(defaults, key)) for key, _, _ in HISTOGRAM_SETTINGS}
         try:
             return cls(
                 job_name=job,
@@ -220,6 +257,7 @@ class ScrapeSettings:
                 metric_relabel_configs=parse_relabel_configs(
                     raw.get("metric_relabel_configs"), job, scheme=scheme, list_name="metric_relabel_configs"
                 ),
+                **flags,
             )
         except RelabelConfigError as err:
             if err.job is None:  # a scalar field of the scrape config itself
@@ -236,6 +274,7 @@ class ScrapeSettings:
             (METRICS_PATH, self.metrics_path),
             (SCHEME, self.scheme),
         ]
+        seeds += [(label, "true" if getattr(self, key) else "false") for key, label, _ in HISTOGRAM_SETTINGS]
         seeds += [(PARAM_PREFIX + key, values[0]) for key, values in self.params if values]
         return tuple((name, value) for name, value in seeds if value)  # an empty seed would delete: a no-op
 
@@ -327,6 +366,10 @@ def _refusal(labels: Labels) -> str | None:
         return str(err)
     if timeout_ms > interval_ms:
         return f"scrape timeout cannot be greater than scrape interval ({go_quote(timeout)} > {go_quote(interval)})"
+    for _, label, what in HISTOGRAM_SETTINGS:
+        value = labels.get(label)
+        if value and value not in GO_BOOLS:  # an absent (or emptied) setting is not checked
+            return f"error parsing {what}: strconv.ParseBool: parsing {go_quote(value)}: invalid syntax"
     return None
 
 

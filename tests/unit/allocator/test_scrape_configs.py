@@ -323,6 +323,22 @@ def test_a_bad_job_names_the_job_and_field(job: str, raw: object, field: str, sa
     assert isinstance(err.value, ValueError)
 
 
+@pytest.mark.parametrize(
+    ("text", "served"),
+    [("2.5", 2), ("1e3", 1000), ("0o17", 15), ("18446744073709551615", (1 << 64) - 1),
+     ("18446744073709551616", 1 << 63), ("-1.5", (1 << 64) - 1)],
+)  # fmt: skip
+def test_a_modulus_is_served_as_the_number_prometheus_read(text: str, served: int) -> None:
+    """The Go allocator serves the uint64 it parsed; a text like "1e3" or a float would not load in the collector."""
+    rule = f"relabel_configs: [{{action: hashmod, source_labels: [a], target_label: h, modulus: {text}}}]"
+    assert prepare(f"job_name: j\n{rule}\n")["relabel_configs"][0]["modulus"] == served
+
+
+def test_a_modulus_prometheus_refuses_is_refused_in_its_words() -> None:
+    with pytest.raises(ScrapeConfigsError, match=r"relabel_configs\[0\]\.modulus: cannot unmarshal !!int `-1`"):
+        prepare("job_name: j\nrelabel_configs: [{action: hashmod, target_label: h, modulus: -1}]\n")
+
+
 def test_with_on_error_a_bad_job_is_left_out_and_reported() -> None:
     reported: list[ScrapeConfigsError] = []
     body = render_scrape_configs(

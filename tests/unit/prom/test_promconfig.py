@@ -23,7 +23,11 @@ DEFAULTS = {
     "__scheme__": "http",
     "__scrape_interval__": "1m",
     "__scrape_timeout__": "10s",
+    "__convert_classic_histograms_to_nhcb__": "false",
+    "__always_scrape_classic_histograms__": "false",
+    "__scrape_native_histograms__": "false",
 }
+HISTOGRAMS = {name: DEFAULTS[name] for name in DEFAULTS if "histograms" in name}
 
 CONFIG = """
 global:
@@ -56,6 +60,7 @@ def test_service_discovery_prints_promtools_structure() -> None:
         "__scrape_timeout__": "10s",
         "job": "web",
         "tier": "front",
+        **HISTOGRAMS,
     }
     kept = {
         "__address__": "a:1",
@@ -68,6 +73,7 @@ def test_service_discovery_prints_promtools_structure() -> None:
         "job": "web",
         "tier": "front",
         "zone": "z1",
+        **HISTOGRAMS,
     }
     result = service_discovery(CONFIG, "web")
     # a repeated target is reported once per static_configs entry; a dropped one has empty labels
@@ -140,6 +146,37 @@ scrape_configs:
     assert entry["labels"]["matched"] == "0x1F"
 
 
+@pytest.mark.parametrize("key", ["~", "null", "Null", "NULL"])
+def test_a_null_label_name_is_the_empty_name(key: str) -> None:
+    """promtool v3.14 keeps `{~: foo}` as the label "" (before and after relabeling), though it refuses an explicit
+    `"": foo`; a null name with a null value is no label at all."""
+    config = f"scrape_configs: [{{job_name: j, static_configs: [{{targets: ['a:1'], labels: {{{key}: foo, b: x}}}}]}}]"
+    (entry,) = service_discovery(config, "j")
+    assert entry["discoveredLabels"][""] == "foo"
+    assert entry["labels"][""] == "foo"
+    assert next(iter(entry["labels"])) == ""  # the empty name sorts first, as in Go
+    (nothing,) = service_discovery(config.replace("foo", "~"), "j")
+    assert "" not in nothing["labels"]
+
+
+def test_yaml_v2_reads_more_plain_scalars_as_numbers_and_booleans_than_yaml_1_1() -> None:
+    """`1e3`, `0o17`, `y`: text in string fields either way; a number or boolean where Go wants one."""
+    config = """
+scrape_configs:
+  - job_name: j
+    honor_labels: y
+    static_configs: [{targets: ['a:1'], labels: {e: 1e3, o: 0o17, y: y, d: 2024-01-01, q: '1e3'}}]
+    relabel_configs: [{action: hashmod, source_labels: [e], target_label: h, modulus: 1e3}]
+"""
+    parsed = parse_config(config)
+    assert parsed.jobs[0].settings.honor_labels is True
+    assert parsed.jobs[0].settings.relabel_configs[0].modulus == 1000
+    (entry,) = service_discovery(parsed, "j")
+    assert {name: entry["labels"][name] for name in "eoydq"} == {
+        "e": "1e3", "o": "0o17", "y": "y", "d": "2024-01-01", "q": "1e3"
+    }  # fmt: skip
+
+
 def test_url_targets_are_refused_without_relabeling_and_by_prometheus_with_it() -> None:
     plain = "scrape_configs: [{job_name: j, static_configs: [{targets: ['http://a/x']}]}]"
     with pytest.raises(
@@ -203,7 +240,7 @@ def test_unknown_job_lists_the_jobs() -> None:
 def test_booleans_are_booleans_where_prometheus_wants_one() -> None:
     config = parse_config("scrape_configs: [{job_name: j, honor_labels: yes}, {job_name: k, honor_labels: off}]")
     assert [job.settings.honor_labels for job in config.jobs] == [True, False]
-    with pytest.raises(PromConfigError, match="modulus: must be a non-negative integer"):
+    with pytest.raises(PromConfigError, match="modulus: cannot unmarshal !!bool `on` into uint64"):
         parse_config(
             "scrape_configs: [{job_name: j, relabel_configs: [{action: hashmod, target_label: t, modulus: on}]}]"
         )

@@ -31,8 +31,9 @@ Two runs, each of CHAINS chains:
   go-cmp), so in the v3 run only the first target of a group can be refused (the refusing rules match only its
   `rf…` address).
 - Prometheus v3.13+ seeds `__scrape_native_histograms__`, `__always_scrape_classic_histograms__` and
-  `__convert_classic_histograms_to_nhcb__` on every target and we do not yet (issue 17): exactly those three are
-  stripped from v3's output before comparing, and the generator never names them.
+  `__convert_classic_histograms_to_nhcb__` on every target (and refuses one whose relabeled value is not a Go
+  boolean); 2.42 predates them. So v3's output is compared whole, the v3 run's rules read, write, delete and refuse
+  on them, and only for 2.42 are they left out of ours (the shared run never names them).
 
 Batching: promtool checks one job per run and each run costs 20-60 ms (process start, and both versions busy-wait
 for the whole `--timeout`), so thousands of one-chain jobs would take minutes. Each job therefore packs CHAINS_PER_JOB
@@ -64,11 +65,13 @@ from typing import Any
 import pytest
 import yaml
 
-from otel_operator.prom.labels import NameScheme
+from otel_operator.cli import main
+from otel_operator.prom.labels import HISTOGRAM_LABELS, NameScheme
 from otel_operator.prom.promconfig import config_from_data, render_json, service_discovery, static_target_groups
 from otel_operator.prom.regex import RegexError, compile_regex
 from otel_operator.prom.relabel import RelabelConfigError
 from otel_operator.prom.targets import GlobalDefaults, Mode, ScrapeConfigError, ScrapeJob
+from tests.unit.prom.test_relabel import MODULUS_TEXT, modulus_config
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "hack"))
@@ -88,9 +91,8 @@ TIMEOUTS = ("10ms", "1s", "5s")  # static discovery answers at once; an empty an
 WORKERS = max(2, min(4, os.cpu_count() or 2))  # promtool runs in parallel with our side
 READ_TEXT_EVERY = 8  # ours reads every 8th job's config file as text, the others as data (PyYAML is slow)
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-HISTOGRAM_SEEDS = frozenset(  # v3.13+ seeds them on every target; we do not yet (issue 17)
-    {"__scrape_native_histograms__", "__always_scrape_classic_histograms__", "__convert_classic_histograms_to_nhcb__"}
-)
+# What Go's strconv.ParseBool accepts: a rule writing one of these to a histogram label never refuses the target.
+GO_BOOL_WORDS = ("1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False")
 
 MUX = "__chain"  # each target's chain; survives every generated labeldrop/labelkeep/labelmap
 STASH = "__chain_stash"  # where a guarded keepequal/dropequal parks the other chains' target label
@@ -130,6 +132,7 @@ class Profile:
     separators: tuple[str, ...] = (";", ",", "", "-", "::")
     moduli: tuple[int, ...] = (1, 2, 3, 10, 1000, 2**40 + 7)
     refusals: tuple[tuple[str, str], ...] = REFUSALS
+    histograms: bool = False  # rules and static labels that name the v3.13+ histogram labels (2.42 has none)
 
 
 V2 = Profile("shared")
@@ -140,7 +143,9 @@ V3_VALUES = ("a\nb", "\n", "foo\n", "\nbar", "x\r\ny", "tab\there", "with space"
 V3_ATOMS = (r"\n", "$", "^", "(?m:^)", "(?m:$)", "(?-s:.)", "[^a]", r"\A", r"\z", "(?s:.)", r"[\n;]", "(?U:a+)",
             r"\Q.*\E", r"\x{e9}", r"\p{Greek}", "[[:^alpha:]]", "(?i:ǅ)", r"\b", r"[^\n]")  # fmt: skip
 V3_REFUSALS = (("__scrape_timeout__", "0s"), ("__scrape_interval__", "0"), ("__scrape_interval__", "1m1m"),
-               ("__scrape_timeout__", "1d"), ("__scrape_interval__", "5y"), ("__scrape_timeout__", "-1s"))  # fmt: skip
+               ("__scrape_timeout__", "1d"), ("__scrape_interval__", "5y"), ("__scrape_timeout__", "-1s"),
+               ("__scrape_native_histograms__", "yes"), ("__always_scrape_classic_histograms__", "2"),
+               ("__convert_classic_histograms_to_nhcb__", " true"), ("__scrape_native_histograms__", "on"))  # fmt: skip
 V3 = Profile(
     "v3",
     names=(*NAMES, "a.b", "é", "team name"),
@@ -148,7 +153,7 @@ V3 = Profile(
     values=(*VALUES, *V3_VALUES),
     atoms=(*ATOMS, *V3_ATOMS),
     value_atoms=(".", r"\w", "[^;]", r"\S", r"\pL", "(?-s:.)", r"\s"),
-    labeldrop=("__meta_.*", "a|b", "(te.*)", "__tmp.*", "[a-c]", "env|zone", "d", ".*x.*", "a\\.b|é", ".* .*"),
+    labeldrop=(*V2.labeldrop, "a\\.b|é", ".* .*", "__scrape_native_histograms__|__convert.*", "__.*histograms__"),
     labelmap_replacements=("$1", "k8s_$1", "${1}_x", "${1}.x", "é$1"),
     target_templates=("$1", "x_${1}", "${1}_y", "l$1", "${1}.z", "é$1"),
     separators=(";", ",", "", "-", "::", "\n", "é"),
@@ -158,6 +163,7 @@ V3 = Profile(
     addresses_without_port=True,
     max_group_size=4,
     legacy_share=0.3,
+    histograms=True,
 )
 
 
@@ -255,20 +261,25 @@ def _shaped_rule(rng: random.Random, action: str, profile: Profile) -> dict[str,
         if action == "labelkeep":
             regex = "__.*|" + regex  # keep the scrape internals (and the chain marker), or every target is refused
         return {"action": action, "regex": regex}
+    if action == "histogram":  # a per-target histogram setting: a boolean Go accepts, or deleted (never refuses)
+        return {"source_labels": [rng.choice([*profile.names, *HISTOGRAM_LABELS])],
+                "regex": rng.choice(["(.*)", "(.+)", "f.*", "[^;]*e"]), "target_label": rng.choice(HISTOGRAM_LABELS),
+                "replacement": rng.choice([*GO_BOOL_WORDS, ""])}  # fmt: skip
     return None
 
 
 def random_rule(rng: random.Random, profile: Profile) -> dict[str, Any]:
     action = rng.choices(
         ["replace", "keep", "drop", "keepequal", "dropequal", "hashmod", "labelmap", "labeldrop", "labelkeep",
-         "lowercase", "uppercase", "address", "refuse"],
-        weights=[30, 8, 8, 3, 3, 5, 4, 4, 2, 3, 3, 3, 4],
+         "lowercase", "uppercase", "address", "refuse", "histogram"],
+        weights=[30, 8, 8, 3, 3, 5, 4, 4, 2, 3, 3, 3, 4, 3 if profile.histograms else 0],
     )[0]  # fmt: skip
     shaped = _shaped_rule(rng, action, profile)
     if shaped is not None:
         return shaped
     names = list(profile.names)
-    sources = rng.sample([*names, "__address__"], rng.randint(0, 3))
+    readable = [*names, "__address__", *(HISTOGRAM_LABELS if profile.histograms else ())]
+    sources = rng.sample(readable, rng.randint(0, 3))
     rule: dict[str, Any] = {"action": action if rng.random() < 0.8 else action.upper()}
     if sources or rng.random() < 0.5:
         rule["source_labels"] = sources
@@ -393,7 +404,10 @@ def guarded_chain(chain: list[dict[str, Any]], own: str, others: str, profile: P
             out.extend(_guard_equal(rule, others))
         elif action == "replace" and target == "__address__" and rule.get("regex") in ("([^:]*)", "([^:]+)"):
             out.append(_guard_match(rule, own, others, refusable_only=False))  # an address rewrite
-        elif action == "replace" and target in ("__address__", "__scrape_timeout__", "__scrape_interval__"):
+        elif action == "replace" and (
+            target in ("__address__", "__scrape_timeout__", "__scrape_interval__")
+            or (target in HISTOGRAM_LABELS and rule.get("replacement") not in (*GO_BOOL_WORDS, ""))
+        ):
             out.append(_guard_match(rule, own, others, refusable_only=profile.max_group_size > 1))  # refuses
         else:
             out.append(rule)
@@ -418,6 +432,8 @@ def static_configs(rng: random.Random, chain: int, profile: Profile) -> list[dic
         if size > 2 and rng.random() < 0.3:
             targets[-1] = targets[1]  # a duplicate: promtool reports it once (never a refusable one: v3 panics)
         labels = {name: rng.choice(profile.values) for name in rng.sample(profile.names, rng.randint(0, 5))}
+        if profile.histograms and rng.random() < 0.15:  # the group sets one itself: the scrape config's is not seeded
+            labels[rng.choice(HISTOGRAM_LABELS)] = rng.choice(GO_BOOL_WORDS)  # a group-wide refusal would panic v3
         if size > 1 and rng.random() < 0.05:
             labels["__address__"] = "group-address:1"  # the targets' own addresses win
         labels[MUX] = marker(chain)
@@ -524,9 +540,9 @@ def canonical(labels: dict[str, Any]) -> str:
     return json.dumps(labels, sort_keys=True, ensure_ascii=False)
 
 
-def strip_histogram_seeds(labels: dict[str, str]) -> dict[str, str]:
-    """v3's labels without the three histogram seeds we do not add yet (issue 17); nothing else is touched."""
-    return {name: value for name, value in labels.items() if name not in HISTOGRAM_SEEDS}
+def before_v3_13(labels: dict[str, str]) -> dict[str, str]:
+    """Our labels without the three histogram labels that Prometheus seeds since v3.13, for 2.42's comparison."""
+    return {name: value for name, value in labels.items() if name not in HISTOGRAM_LABELS}
 
 
 Summary = tuple[Counter[str], int, int]  # kept label sets, dropped, refused
@@ -556,7 +572,7 @@ def our_summary(job: PackedJob, scheme: NameScheme) -> Summary:
             elif not target.kept:
                 dropped += 1
             else:
-                kept[canonical(target.labels)] += 1
+                kept[canonical(before_v3_13(target.labels))] += 1
     return kept, dropped, refused
 
 
@@ -565,8 +581,8 @@ def v3_entries(results: list[dict[str, Any]]) -> Counter[str]:
     return Counter(
         canonical(
             {
-                "discovered": canonical(strip_histogram_seeds(result["discoveredLabels"])),
-                "labels": canonical(strip_histogram_seeds(result["labels"])),
+                "discovered": canonical(result["discoveredLabels"]),
+                "labels": canonical(result["labels"]),
                 "refused": "error" in result,
             }
         )
@@ -674,7 +690,7 @@ def test_shared_chains_agree_with_promtool_2(shared_jobs: list[PackedJob], tmp_p
 
 def _compare_v3(job: PackedJob, index: int, results: list[Any]) -> tuple[str, Summary]:
     theirs, mine = v3_entries(results), our_entries(job, index)
-    summary = promtool_summary([{**r, "labels": strip_histogram_seeds(r["labels"])} for r in results])
+    summary = promtool_summary(results)
     scheme = job.config.get("metric_name_validation_scheme", NameScheme.UTF8.value)  # v3's default is utf8
     return ("" if theirs == mine else mismatch(job, theirs, mine, f"scheme {scheme}")), summary
 
@@ -753,23 +769,130 @@ scrape_configs:
 @needs_promtool_2
 def test_rendered_output_is_byte_identical_to_promtool_2(tmp_path: Path) -> None:
     """`render_json(service_discovery(...))` prints what promtool prints. Only keep/drop rules here: 2.42's
-    discovered labels are right only while relabeling leaves the label set alone."""
+    discovered labels are right only while relabeling leaves the label set alone. 2.42 predates the v3.13+
+    histogram labels, so ours are printed without them."""
     assert PROMTOOL_2 is not None
     config = tmp_path / "render.yml"
     config.write_text(RENDER_CONFIG)
-    assert render_json(service_discovery(RENDER_CONFIG, "render")) == promtool_output(PROMTOOL_2, config, "render")
+    ours = [
+        {**entry, "discoveredLabels": before_v3_13(entry["discoveredLabels"]), "labels": before_v3_13(entry["labels"])}
+        for entry in service_discovery(RENDER_CONFIG, "render")
+    ]
+    assert render_json(ours) == promtool_output(PROMTOOL_2, config, "render")
 
 
 @pytest.mark.timeout(900)
-def test_rendered_output_is_byte_identical_to_promtool_3(promtool_3: str, tmp_path: Path) -> None:
-    """The same with v3, and a rule that changes the label set (v3's discovered labels stay right). v3's lines of
-    the three histogram seeds (issue 17) are removed from its text, nothing else."""
-    text = RENDER_CONFIG + '      - {source_labels: [a], regex: "x(.*)y", target_label: c, replacement: "$1\\n"}\n'
+def test_rendered_output_is_byte_identical_to_promtool_3(
+    promtool_3: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same with v3, whole: a rule that changes the label set (v3's discovered labels stay right), the
+    histogram settings from the job and from rules, one target refused for one of them, and a null label name."""
+    path = "    metrics_path: /probe\n"
+    text = (
+        RENDER_CONFIG.replace(path, path + "    scrape_native_histograms: on\n").replace(
+            '__meta_k: "\\u2028"}', '__meta_k: "\\u2028", ~: "null name"}'
+        )
+        + '      - {source_labels: [a], regex: "x(.*)y", target_label: c, replacement: "$1\\n"}\n'
+        + "      - {source_labels: [__address__], regex: '10.0.0.1:.*',\n"
+        "         target_label: __always_scrape_classic_histograms__, replacement: T}\n"
+        + "      - {source_labels: [__address__], regex: '10.0.0.2:.*',\n"
+        "         target_label: __convert_classic_histograms_to_nhcb__, replacement: maybe}\n"
+    )
     config = tmp_path / "render.yml"
     config.write_text(text)
     out = promtool_output(promtool_3, config, "render")
-    lines = out.split("\n")
-    kept = [line for line in lines if line.strip().split(":", 1)[0].strip('"') not in HISTOGRAM_SEEDS]
-    maps = sum(1 for result in json.loads(out) for key in ("discoveredLabels", "labels") if result[key])
-    assert len(lines) - len(kept) == 3 * maps
-    assert render_json(service_discovery(text, "render")) == "\n".join(kept)
+    for seen in ('"__scrape_native_histograms__": "true"', '"": "null name"', '"error": {}'):
+        assert seen in out
+    assert render_json(service_discovery(text, "render")) == out
+    assert main(["check", "service-discovery", str(config), "render"]) == 0  # the command prints exactly that
+    assert capsys.readouterr().out == out
+
+
+# --- the histogram settings, the modulus and the null label name, case by case ------------------------------------
+
+HISTOGRAM_JOB = "scrape_configs:\n- job_name: j\n{keys}  static_configs: [{{targets: [{targets}]{labels}}}]\n{rules}"
+# (case, global section, job keys, static labels, relabel rules): one group each, at most one target refused
+# (v3.14's check service-discovery panics on two), so that promtool's text is one fixed order to compare bytes with.
+HISTOGRAM_CASES: list[tuple[str, str, str, str, list[str]]] = [
+    ("defaults", "", "", "", []),
+    ("native from global", "scrape_native_histograms: true", "", "", []),
+    ("classic and conversion from global, the job overrides one",
+     "always_scrape_classic_histograms: true, convert_classic_histograms_to_nhcb: yes",
+     "  always_scrape_classic_histograms: false\n", "", []),
+    ("a null in the job inherits", "scrape_native_histograms: true", "  scrape_native_histograms: ~\n", "", []),
+    ("YAML 1.1 words", "", "  scrape_native_histograms: Y\n  convert_classic_histograms_to_nhcb: On\n", "", []),
+    ("a group sets one itself", "", "", ", labels: {__scrape_native_histograms__: 'TRUE', b: x}", []),
+    ("every word Go parses", "", "", "",
+     [f"{{source_labels: [__address__], regex: 't{i}:1', target_label: {label}, replacement: '{word}'}}"
+      for i, (label, word) in enumerate(zip(HISTOGRAM_LABELS * 4, GO_BOOL_WORDS, strict=False))]),
+    ("a word Go does not parse refuses", "", "", "",
+     ["{source_labels: [__address__], regex: 't0:1', target_label: __scrape_native_histograms__, replacement: yes}"]),
+    ("a group's bad value refuses its one target", "", "", ", labels: {__always_scrape_classic_histograms__: maybe}",
+     []),
+    ("deleted: not checked, not put back", "", "", "",
+     ["{target_label: __scrape_native_histograms__, replacement: ''}",
+      "{action: labeldrop, regex: '__(always|convert).*'}"]),
+    ("rules read them", "scrape_native_histograms: true", "", "",
+     ["{source_labels: [__scrape_native_histograms__, __always_scrape_classic_histograms__], target_label: s}",
+      "{source_labels: [__scrape_native_histograms__], regex: 'false', action: drop}",
+      "{source_labels: [__address__], regex: 't1:.*', target_label: __scrape_native_histograms__, replacement: f}",
+      "{source_labels: [__scrape_native_histograms__], regex: 'f', action: drop}"]),
+    ("hashmod into one", "", "", "",
+     ["{action: hashmod, source_labels: [__address__], target_label: __convert_classic_histograms_to_nhcb__,"
+      " modulus: 2}"]),
+    ("labelmap onto one", "", "", ", labels: {__meta_h: '0'}",
+     ["{action: labelmap, regex: '__meta_h', replacement: __scrape_native_histograms__}"]),
+    ("a null label name", "", "", ", labels: {~: foo, b: x}",
+     ["{action: labelmap, regex: '(b)', replacement: 'c$1'}"]),
+]  # fmt: skip
+
+
+ONE_TARGET = frozenset({"a group's bad value refuses its one target"})  # the group's labels would refuse them all
+
+
+def histogram_case_config(case: str, global_keys: str, keys: str, labels: str, rules: list[str]) -> str:
+    targets = ", ".join(f"'t{i}:1'" for i in range(1 if case in ONE_TARGET else 12))
+    text = (f"global: {{{global_keys}}}\n" if global_keys else "") + HISTOGRAM_JOB.format(
+        keys=keys, targets=targets, labels=labels,
+        rules="  relabel_configs:\n" + "".join(f"  - {rule}\n" for rule in rules) if rules else "",
+    )  # fmt: skip
+    return text
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("row", HISTOGRAM_CASES, ids=[c for c, *_ in HISTOGRAM_CASES])
+def test_histogram_settings_print_as_promtool_3(
+    row: tuple[str, str, str, str, list[str]], promtool_3: str, tmp_path: Path
+) -> None:
+    text = histogram_case_config(*row)
+    config = tmp_path / "h.yml"
+    config.write_text(text)
+    assert render_json(service_discovery(text, "j")) == promtool_output(promtool_3, config, "j")
+
+
+def _modulus_answer(binary: str, folder: Path, index: int, text: str) -> tuple[str, object]:
+    config = folder / f"m{index}.yml"
+    config.write_text(modulus_config(text))
+    proc = run_promtool(binary, config, "j", "10ms")
+    if proc.returncode != 0:
+        return "refused", proc.stderr
+    return "buckets", [result["labels"]["h"] for result in json.loads(proc.stdout)]
+
+
+@pytest.mark.timeout(900)
+def test_modulus_reads_as_promtool_3(promtool_3: str, tmp_path: Path) -> None:
+    """Every row of test_relabel.py's MODULUS_TEXT is what promtool does: the same buckets (eight targets tell the
+    moduli apart), or a refusal in the same words."""
+    with ThreadPoolExecutor(WORKERS) as pool:
+        answers = list(
+            pool.map(lambda i: _modulus_answer(promtool_3, tmp_path, i, MODULUS_TEXT[i][0]), range(len(MODULUS_TEXT)))
+        )
+    wrong = []
+    for (text, expected), (kind, detail) in zip(MODULUS_TEXT, answers, strict=True):
+        if isinstance(expected, int):
+            ours = [entry["labels"]["h"] for entry in service_discovery(modulus_config(text), "j")]
+            if kind != "buckets" or detail != ours:
+                wrong.append(f"{text!r}: promtool {kind} {detail}, ours modulus {expected} {ours}")
+        elif kind != "refused" or expected not in str(detail):
+            wrong.append(f"{text!r}: promtool {kind} {detail!r}, ours refuses with {expected!r}")
+    assert not wrong, "\n".join(wrong)

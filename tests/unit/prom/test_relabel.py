@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 import otel_operator.prom.relabel as relabel_module
 from otel_operator.prom.labels import NameScheme
+from otel_operator.prom.promconfig import PromConfigError, parse_config
 from otel_operator.prom.relabel import (
     Action,
     RelabelChain,
@@ -59,6 +61,74 @@ LOADING = [
 @pytest.mark.parametrize(("case", "rule", "attribute", "expected"), LOADING, ids=[c for c, *_ in LOADING])
 def test_loading(case: str, rule: dict[str, Any], attribute: str, expected: object) -> None:
     assert getattr(one(rule), attribute) == expected
+
+
+# --- Loading: `modulus` as Go's yaml.v2 reads YAML into a uint64 ------------------------------------------------
+
+U64, I63 = 1 << 64, 1 << 63
+NON_ZERO = "relabel configuration for hashmod requires non-zero modulus"
+# (YAML text of `modulus:` in a hashmod rule, the modulus Prometheus uses or its refusal). Every row is what promtool
+# v3.14 (amd64) does with it: test_promtool_differential.py's test_modulus_reads_as_promtool_3 runs them all.
+MODULUS_TEXT: list[tuple[str, int | str]] = [
+    ("2.5", 2), ("1e3", 1000), ("1E3", 1000), ("1e+3", 1000), ("1_000", 1000), ("+3", 3), ("3.0e0", 3), ("1.", 1),
+    ("1.e5", 100_000), ("1_0.5", 10), ("1__0", 10), ("1_", 1), ("09.5", 9),
+    ("0o17", 15), ("0O17", 15), ("017", 15), ("0_17", 15), ("08", 8),  # 08 is no octal: Go then reads a float
+    ("0x10", 16), ("0X10", 16), ("+0x10", 16), ("0x_10", 16), ("0b101", 5), ("0B11", 3),
+    ("!!int 5", 5), ("!!float 5", 5),
+    ("9223372036854775807", I63 - 1), ("9223372036854775808", I63), ("18446744073709551615", U64 - 1),
+    ("9.3e18", 9_300_000_000_000_000_000), ("1e19", 10**19), ("1.5e19", 15 * 10**18),
+    # past uint64 an integer's text is a float; exactly 2^64 passes yaml.v2's check and converts to 2^63 on amd64
+    ("18446744073709551616", I63), ("+18446744073709551615", I63), ("1.8446744073709552e19", I63),
+    # a negative float converts modulo 2^64 while it fits an int64, and to 2^63 below that
+    ("-1.5", U64 - 1), ("-2.5", U64 - 2), ("-9.3e18", I63), ("-1e19", I63), ("-.inf", I63),
+    ("0", NON_ZERO), ("-0", NON_ZERO), ("-0.0", NON_ZERO), ("0.5", NON_ZERO), (".5", NON_ZERO), ("+.5", NON_ZERO),
+    ("-0.5", NON_ZERO), ("-0.9", NON_ZERO), ("1e-3", NON_ZERO), ("1e-400", NON_ZERO), ("0.9999999999999999", NON_ZERO),
+    ("~", NON_ZERO), ("", NON_ZERO),
+    ("-1", "cannot unmarshal !!int `-1` into uint64"), ("-0x10", "cannot unmarshal !!int `-0x10` into uint64"),
+    ("-0b101", "cannot unmarshal !!int `-0b101` into uint64"),
+    ("1e20", "cannot unmarshal !!float `1e20` into uint64"), (".inf", "cannot unmarshal !!float `.inf` into uint64"),
+    (".nan", "cannot unmarshal !!float `.nan` into uint64"),
+    ("99999999999999999999999", "cannot unmarshal !!float `9999999...` into uint64"),
+    ("1e400", "cannot unmarshal !!str `1e400` into uint64"),  # Go's float parser overflows: text
+    ("'3'", "cannot unmarshal !!str `3` into uint64"), ('"7"', "cannot unmarshal !!str `7` into uint64"),
+    ("!!str 5", "cannot unmarshal !!str `5` into uint64"), ("inf", "cannot unmarshal !!str `inf` into uint64"),
+    ("1:30", "cannot unmarshal !!str `1:30` into uint64"), ("1:30.5", "cannot unmarshal !!str `1:30.5` into uint64"),
+    ("0b2", "cannot unmarshal !!str `0b2` into uint64"), ("0x1p3", "cannot unmarshal !!str `0x1p3` into uint64"),
+    ("_1", "cannot unmarshal !!str `_1` into uint64"), ("0x", "cannot unmarshal !!str `0x` into uint64"),
+    ("2001-12-14", "cannot unmarshal !!timestamp `2001-12-14` into uint64"),
+    ("true", "cannot unmarshal !!bool `true` into uint64"), ("y", "cannot unmarshal !!bool `y` into uint64"),
+]  # fmt: skip
+
+
+def modulus_config(text: str) -> str:
+    """A job whose one rule is a hashmod with `modulus: <text>`, over eight targets (enough to tell moduli apart)."""
+    targets = ", ".join(f'"{c}:{i}"' for i, c in enumerate("abcdefgh", 1))
+    return (
+        "scrape_configs:\n- job_name: j\n"
+        f"  static_configs: [{{targets: [{targets}]}}]\n"
+        "  relabel_configs:\n"
+        f"  - {{action: hashmod, source_labels: [__address__], target_label: h, modulus: {text}}}\n"
+    )
+
+
+@pytest.mark.parametrize(("text", "expected"), MODULUS_TEXT, ids=[t or "<empty>" for t, _ in MODULUS_TEXT])
+def test_modulus_is_read_as_yaml_v2_reads_a_uint64(text: str, expected: int | str) -> None:
+    if isinstance(expected, int):
+        (rule,) = parse_config(modulus_config(text)).jobs[0].settings.relabel_configs
+        assert rule.modulus == expected
+    else:
+        with pytest.raises(PromConfigError) as info:
+            parse_config(modulus_config(text))
+        assert str(info.value) == f'job "j": relabel_configs[0].modulus: {expected}'
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(2.5, 2), (-1.5, U64 - 1), (float(U64), I63), (-math.inf, I63), (3, 3), (U64, I63), (U64 - 1, U64 - 1)],
+)
+def test_modulus_in_code_reads_as_if_written_in_yaml(value: object, expected: int) -> None:
+    """Plain data (config_from_data, rules built by the monitors): as if the value were written in the file."""
+    assert one({"action": "hashmod", "target_label": "t", "modulus": value}).modulus == expected
 
 
 def test_null_list_is_no_rules() -> None:
@@ -131,12 +201,19 @@ INVALID: list[tuple[str, object, NameScheme, str, str]] = [
     ("invalid Go regex", {"action": "keep", "regex": "a(?=b)"}, U, "regex",
      "\"a(?=b)\" is not a valid Go regular expression: error parsing regexp: invalid or unsupported Perl syntax"),
     ("regex that is not a scalar", {"action": "keep", "regex": ["a"]}, U, "regex", "must be a string, got list"),
+    # yaml.v2's words, as promtool v3.14 prints them
     ("modulus as a string", {"action": "hashmod", "target_label": "t", "modulus": "3"}, U, "modulus",
-     "must be a non-negative integer, got '3'"),
+     "cannot unmarshal !!str `3` into uint64"),
     ("negative modulus", {"action": "hashmod", "target_label": "t", "modulus": -1}, U, "modulus",
-     "must be a non-negative integer, got -1"),
+     "cannot unmarshal !!int `-1` into uint64"),
     ("boolean modulus", {"action": "hashmod", "target_label": "t", "modulus": True}, U, "modulus",
-     "must be a non-negative integer, got True"),
+     "cannot unmarshal !!bool `true` into uint64"),
+    ("modulus past uint64 as a float", {"action": "hashmod", "target_label": "t", "modulus": 1e20}, U, "modulus",
+     "cannot unmarshal !!float `1e+20` into uint64"),
+    ("NaN modulus", {"action": "hashmod", "target_label": "t", "modulus": float("nan")}, U, "modulus",
+     "cannot unmarshal !!float `nan` into uint64"),
+    ("a fraction below 1 is modulus 0", {"action": "hashmod", "target_label": "t", "modulus": 0.5}, U, "modulus",
+     "relabel configuration for hashmod requires non-zero modulus"),
     ("source_labels not a list", {"target_label": "t", "source_labels": "a"}, U, "source_labels",
      "must be a list of label names"),
     ("empty source label name", {"target_label": "t", "source_labels": [""]}, U, "source_labels",

@@ -10,6 +10,7 @@ import pytest
 import otel_operator.prom.targets as targets_module
 from otel_operator.prom.labels import NameScheme
 from otel_operator.prom.model import TargetGroup
+from otel_operator.prom.promconfig import PromConfigError, parse_config
 from otel_operator.prom.relabel import RelabelConfigError
 from otel_operator.prom.targets import (
     GlobalDefaults,
@@ -28,6 +29,10 @@ SEEDS = {
     "__scheme__": "http",
     "__scrape_interval__": "1m",
     "__scrape_timeout__": "10s",
+    # Prometheus v3.13+: the histogram settings, on every target, "false" by default
+    "__convert_classic_histograms_to_nhcb__": "false",
+    "__always_scrape_classic_histograms__": "false",
+    "__scrape_native_histograms__": "false",
 }
 
 
@@ -155,9 +160,147 @@ def test_seeds_in_prometheus_order() -> None:
         ("__scrape_timeout__", "10s"),
         ("__metrics_path__", "/probe"),
         ("__scheme__", "http"),
+        ("__convert_classic_histograms_to_nhcb__", "false"),
+        ("__always_scrape_classic_histograms__", "false"),
+        ("__scrape_native_histograms__", "false"),
         ("__param_module", "m"),
         ("__param_target", "a"),
     )
+
+
+# --- The histogram settings (Prometheus v3.13+) ----------------------------------------------------------------------
+
+CONVERT, ALWAYS, NATIVE = (
+    "__convert_classic_histograms_to_nhcb__",
+    "__always_scrape_classic_histograms__",
+    "__scrape_native_histograms__",
+)
+HISTOGRAM_CONFIGS = [
+    # (case, global section, job keys, the seeded (convert, always, native)); each checked against promtool v3.14
+    ("all false by default", None, {}, ("false", "false", "false")),
+    ("native from global", {"scrape_native_histograms": True}, {}, ("false", "false", "true")),
+    ("classic and conversion from global",
+     {"always_scrape_classic_histograms": True, "convert_classic_histograms_to_nhcb": True}, {},
+     ("true", "true", "false")),
+    ("the job overrides global", {"always_scrape_classic_histograms": True},
+     {"always_scrape_classic_histograms": False}, ("false", "false", "false")),
+    ("a null in the job inherits global", {"scrape_native_histograms": True}, {"scrape_native_histograms": None},
+     ("false", "false", "true")),
+    ("a null in global is the default", {"scrape_native_histograms": None, "always_scrape_classic_histograms": None},
+     {}, ("false", "false", "false")),
+    ("job only", None, {"convert_classic_histograms_to_nhcb": True, "scrape_native_histograms": True},
+     ("true", "false", "true")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "global_raw", "keys", "seeded"), HISTOGRAM_CONFIGS, ids=[c for c, *_ in HISTOGRAM_CONFIGS]
+)
+def test_histogram_settings_are_seeded_from_the_job_else_global(
+    case: str, global_raw: dict[str, Any] | None, keys: dict[str, Any], seeded: tuple[str, str, str]
+) -> None:
+    settings = ScrapeSettings.from_config({"job_name": "j", **keys}, GlobalDefaults.from_config(global_raw))
+    assert [value for name, value in settings.seeds() if "histograms" in name] == list(seeded)
+    result = ScrapeJob(settings).assemble({"__address__": "h:1"}, {}, Mode.PROMETHEUS)
+    # they survive relabeling into the final labels, as the other internal labels do
+    assert (result.labels[CONVERT], result.labels[ALWAYS], result.labels[NATIVE]) == seeded
+    assert (result.discovered_labels[CONVERT], result.discovered_labels[ALWAYS]) == seeded[:2]
+
+
+@pytest.mark.parametrize(
+    ("on", "off"),
+    [("yes", "no"), ("Yes", "No"), ("YES", "NO"), ("on", "off"), ("On", "Off"), ("ON", "OFF"), ("true", "false"),
+     ("True", "False"), ("TRUE", "FALSE"), ("y", "n"), ("Y", "N")],
+)  # fmt: skip
+def test_histogram_settings_take_yaml_v2_booleans(on: str, off: str) -> None:
+    for word, truth in ((on, True), (off, False)):
+        text = f"scrape_configs: [{{job_name: j, scrape_native_histograms: {word}}}]"
+        assert parse_config(text).jobs[0].settings.scrape_native_histograms is truth
+
+
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [("job \"j\"", 'scrape_configs: [{job_name: j, scrape_native_histograms: "true"}]'),
+     ("job \"j\"", "scrape_configs: [{job_name: j, always_scrape_classic_histograms: 1}]"),
+     ("global", "global: {convert_classic_histograms_to_nhcb: tRue}")],
+)  # fmt: skip
+def test_histogram_settings_refuse_what_go_does_not_read_as_a_bool(where: str, text: str) -> None:
+    """promtool refuses them too ("cannot unmarshal !!str `true` into bool"): a quoted word, a number, a spelling
+    that is no YAML 1.1 boolean."""
+    with pytest.raises(PromConfigError, match=f"^{where}: .*histograms.*: must be true or false"):
+        parse_config(text)
+
+
+GO_BOOLS = ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"]
+NOT_BOOLS = ["yes", "on", "2", " true", "true ", "tRue", "y", "TrUe", "-1", "truee"]
+
+
+@pytest.mark.parametrize("label", [CONVERT, ALWAYS, NATIVE])
+@pytest.mark.parametrize("value", GO_BOOLS)
+def test_a_relabeled_histogram_setting_that_go_parses_is_kept(label: str, value: str) -> None:
+    for mode in Mode:
+        result = job([{"target_label": label, "replacement": value}]).assemble({"__address__": "h:1"}, {}, mode)
+        assert result.error is None
+        assert result.labels[label] == value
+
+
+WHAT = {CONVERT: "convert classic histograms to nhcb", ALWAYS: "always scrape classic histograms",
+        NATIVE: "scrape native histograms"}  # fmt: skip
+
+
+@pytest.mark.parametrize("label", [CONVERT, ALWAYS, NATIVE])
+@pytest.mark.parametrize("value", NOT_BOOLS)
+def test_a_relabeled_histogram_setting_that_is_no_boolean_refuses_the_target(label: str, value: str) -> None:
+    for mode in Mode:  # the collector would refuse it: the allocator does not keep it either
+        result = job([{"target_label": label, "replacement": value}]).assemble({"__address__": "h:1"}, {}, mode)
+        assert not result.kept
+        assert result.error == f'error parsing {WHAT[label]}: strconv.ParseBool: parsing "{value}": invalid syntax'
+
+
+def test_histogram_settings_are_checked_in_prometheus_order_after_the_durations() -> None:
+    both = [{"target_label": NATIVE, "replacement": "x"}, {"target_label": CONVERT, "replacement": "y"}]
+    assert job(both).assemble({"__address__": "h:1"}).error == (
+        'error parsing convert classic histograms to nhcb: strconv.ParseBool: parsing "y": invalid syntax'
+    )
+    late = [*both, {"target_label": "__scrape_timeout__", "replacement": "0"}]
+    assert job(late).assemble({"__address__": "h:1"}).error == "scrape timeout cannot be 0"
+
+
+def test_a_deleted_histogram_setting_is_not_checked_and_not_put_back() -> None:
+    result = job([{"target_label": NATIVE, "replacement": ""}, {"action": "labeldrop", "regex": ".*nhcb__"}]).assemble(
+        {"__address__": "h:1"}, {}, Mode.PROMETHEUS
+    )
+    assert result.error is None
+    assert NATIVE not in result.labels
+    assert CONVERT not in result.labels
+    assert result.labels[ALWAYS] == "false"
+    assert result.discovered_labels[NATIVE] == "false"
+
+
+def test_a_discovered_histogram_setting_wins_over_the_scrape_config() -> None:
+    """Seeded only when absent: a target (or its group) may carry its own; a bad one is refused like a relabeled
+    one."""
+    native = job(scrape_native_histograms=False)
+    mine = native.assemble({"__address__": "h:1"}, {NATIVE: "true"}, Mode.PROMETHEUS)
+    assert (mine.labels[NATIVE], mine.discovered_labels[NATIVE]) == ("true", "true")
+    bad = native.assemble({"__address__": "h:1", ALWAYS: "maybe"}, {}, Mode.PROMETHEUS)
+    assert bad.error == (
+        'error parsing always scrape classic histograms: strconv.ParseBool: parsing "maybe": invalid syntax'
+    )
+
+
+def test_rules_see_the_histogram_settings() -> None:
+    keep_native = [{"source_labels": [NATIVE], "regex": "true", "action": "keep"}]
+    assert job(keep_native, scrape_native_histograms=True).assemble({"__address__": "h:1"}, {}, Mode.ALLOCATOR).kept
+    assert not job(keep_native).assemble({"__address__": "h:1"}, {}, Mode.ALLOCATOR).kept
+
+
+def test_the_allocator_serves_no_histogram_settings() -> None:
+    """The Go allocator serves the merged discovered labels without any scrape-config seed; the collector seeds
+    them itself."""
+    result = job(scrape_native_histograms=True).assemble({"__address__": "h:1"}, {"g": "1"}, Mode.ALLOCATOR)
+    assert dict(result.served_labels) == {"__address__": "h:1", "g": "1"}
+    assert result.labels[NATIVE] == "true"  # but they are part of its identity, as in Prometheus
 
 
 # --- Assembly: Prometheus semantics --------------------------------------------------------------------------------
