@@ -184,12 +184,18 @@ class InputError(Exception):
 
 def load_documents(paths: Sequence[str]) -> list[dict[str, Any]]:
     """Every mapping document of every YAML file, in order."""
+    from otel_operator import yamlsafe
+
     docs: list[dict[str, Any]] = []
     for path in paths:
         try:
-            loaded = [d for d in yaml.safe_load_all(Path(path).read_text()) if d is not None]
-        except (OSError, yaml.YAMLError) as err:
-            raise InputError(f"{path}: cannot read: {err}") from err
+            loaded = [d for d in yamlsafe.safe_load_all(Path(path).read_text(encoding="utf-8")) if d is not None]
+        except OSError as err:
+            raise InputError(f"{path}: cannot read: {err.strerror or err}") from err
+        except UnicodeDecodeError as err:
+            raise InputError(f"{path}: cannot read: not UTF-8 text ({err.reason} at byte {err.start})") from err
+        except yaml.YAMLError as err:  # aliases past the budget included: one line, with the place
+            raise InputError(f"{path}: cannot read: {yamlsafe.describe(err)}") from err
         for doc in loaded:
             if not isinstance(doc, dict):
                 raise InputError(f"{path}: a document is not a mapping; expected a Kubernetes object")
@@ -377,17 +383,25 @@ def cmd_check_monitors(args: argparse.Namespace) -> int:
 
 
 def cmd_check_service_discovery(args: argparse.Namespace) -> int:
+    from otel_operator import yamlsafe
     from otel_operator.prom.promconfig import PromConfigError, render_json, service_discovery
 
     try:
-        text = Path(args.config).read_text()
+        text = Path(args.config).read_text(encoding="utf-8")
+        yamlsafe.check_aliases(text)  # promconfig's loader has no alias budget of its own
     except OSError as err:
-        raise InputError(f"{args.config}: cannot read: {err}") from err
+        raise InputError(f"{args.config}: cannot read: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise InputError(f"{args.config}: cannot read: not UTF-8 text ({err.reason} at byte {err.start})") from err
+    except yamlsafe.YamlLimitError as err:
+        raise InputError(f"{args.config}: cannot read: {yamlsafe.describe(err)}") from err
     try:
         sys.stdout.write(render_json(service_discovery(text, args.job)))  # promtool ends without a newline
     except PromConfigError as err:
         print(f"error: {args.config}: {err}", file=sys.stderr)
         return EXIT_PROBLEMS
+    except RecursionError:  # promconfig's loader has no depth limit either
+        raise InputError(f"{args.config}: cannot read: YAML nested too deeply") from None
     return EXIT_OK
 
 

@@ -28,14 +28,35 @@ def test_nothing_anywhere_names_every_source(home: Path) -> None:
     )
 
 
+USABLE = (
+    "apiVersion: v1\ncurrent-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
+    "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+)
+
+
 def test_each_source_that_exists_is_enough(home: Path) -> None:
     config = home / "kc"
-    config.write_text("apiVersion: v1\n")
+    config.write_text(USABLE)
     assert credentials_problem(str(config), {}) is None
     assert credentials_problem(None, {"KUBECONFIG": str(config)}) is None
     (home / ".kube").mkdir()
-    (home / ".kube" / "config").write_text("apiVersion: v1\n")
+    (home / ".kube" / "config").write_text(USABLE)
     assert credentials_problem(None, {}) is None
+
+
+def test_each_source_found_is_read_and_its_problem_named(home: Path) -> None:
+    """A file that exists but cannot work is said at once, naming it, whichever way it was found."""
+    config = home / "kc"
+    config.write_text("apiVersion: v1\n")
+    expected = f"kubeconfig {config}: no current-context is set"
+    assert (credentials_problem(str(config), {}) or "").startswith(expected)
+    assert (credentials_problem(None, {"KUBECONFIG": str(config)}) or "").startswith(expected)
+    (home / ".kube").mkdir()
+    (home / ".kube" / "config").write_text("not: yaml: [\n")
+    assert credentials_problem(None, {}) == (
+        f"cannot read kubeconfig {home}/.kube/config: not valid YAML at line 1, column 10: mapping values are not "
+        "allowed here"
+    )
 
 
 def test_a_named_file_that_is_missing_is_named(home: Path) -> None:

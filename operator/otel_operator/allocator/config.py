@@ -19,6 +19,9 @@ Decisions that differ from (or pin down) upstream, on purpose:
   non-null `collector_selector`, because the selector means "discover collector pods". Neither can it be combined
   with `per-node`, because fixed collectors have no node to match targets against.
 - `https.enabled` requires the three certificate paths here, rather than failing later when the server starts.
+- YAML aliases are accepted as Prometheus accepts them, but only while they expand the file to at most 4,000,000
+  characters or 10 times its written size (`otel_operator.yamlsafe`): a 1 KB alias bomb is refused at load, naming
+  the line of its biggest alias, instead of being expanded later by whatever walks the config.
 - A scrape config whose discovery the allocator cannot run (a `*_sd_configs` kind other than static, kubernetes,
   http, file and dns; a bad selector; ...) is a problem here, naming the job and the field, so `render` and the
   operator refuse it up front; upstream's allocator runs every Prometheus SD kind.
@@ -52,6 +55,7 @@ from otel_operator.prom.targets import (
     parse_duration,
 )
 from otel_operator.serving import MIN_IDLE_TIMEOUT, ServerLimits
+from otel_operator.yamlsafe import YamlLimitError, check_aliases, describe
 
 T = TypeVar("T")
 
@@ -93,6 +97,9 @@ _PROM_SECTIONS: Final = (
 _DURATION_HINT: Final = "use e.g. 30s or 1m30s"
 
 
+_WHOLE_FILE: Final = ("<file>", "<yaml>")  # problems that stop the file from being read at all
+
+
 class ConfigError(ValueError):
     """The configuration cannot be used. `problems` holds every problem found, each naming its key path."""
 
@@ -100,6 +107,9 @@ class ConfigError(ValueError):
         self.source = source
         self.problems = tuple(problems)
         count = len(self.problems)
+        if count == 1 and self.problems[0].field in _WHOLE_FILE:  # nothing else was read: one line says it
+            super().__init__(f"{source}: {self.problems[0].message}")
+            return
         lines = [f"{source}: {count} problem{'s' if count != 1 else ''}:"]
         lines += [f"  {p.field}: {p.message}" for p in self.problems]
         super().__init__("\n".join(lines))
@@ -1054,7 +1064,10 @@ def load_config(
     """Parse and validate the file's text; `env` and `flags` (when given) override it as upstream does. Raises
     ConfigError listing every problem; nothing else escapes for bad input."""
     try:
+        check_aliases(text)  # before promconfig's loader builds it: that loader has no alias budget of its own
         raw = load_yaml(text)
+    except YamlLimitError as err:
+        raise ConfigError(source, [FieldError(source, "<yaml>", describe(err))]) from None
     except PromConfigError as err:
         raise ConfigError(source, [FieldError(source, "<yaml>", _yaml_message(err))]) from None
     except RecursionError:
@@ -1095,9 +1108,7 @@ def _repeats(path: str, bad: Sequence[str]) -> bool:
 def _yaml_message(err: PromConfigError) -> str:
     cause = err.__context__  # load_yaml re-raises the parser's error without chaining it
     if isinstance(cause, yaml.MarkedYAMLError) and cause.problem_mark is not None:
-        mark = cause.problem_mark
-        during = f" ({cause.context})" if cause.context else ""
-        return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {cause.problem}{during}"
+        return describe(cause)
     return " ".join(str(err).split())
 
 

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import yaml
 
+from otel_operator import yamlsafe
 from otel_operator.api.crds import PROBE_TIMINGS
 
 GROUP: Final = "opentelemetry.io"
@@ -187,7 +188,9 @@ class _Conversion:
         if not isinstance(text, str):
             raise ConversionError("spec.config", f"must be a YAML string, got {type(text).__name__}")
         try:
-            parsed = yaml.safe_load(text)
+            parsed = yamlsafe.safe_load(text)
+        except yamlsafe.YamlLimitError as err:  # aliases past the budget, or too deep: the message says the fix
+            raise ConversionError("spec.config", yamlsafe.describe(err)) from err
         except yaml.YAMLError as err:
             raise ConversionError(
                 "spec.config",

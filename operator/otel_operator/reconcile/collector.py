@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import yaml
-
+from otel_operator import yamlsafe
 from otel_operator.api.validation import FieldError
 from otel_operator.manifests import BuildOptions, build, rbac
 from otel_operator.manifests.labels import ALLOCATOR_COMPONENT, COMPONENT, TARGET_ALLOCATOR_LABEL
@@ -256,7 +255,8 @@ async def missing_allocator_permissions(kube: Kube, objects: Sequence[Mapping[st
     account = str(deployment["spec"]["template"]["spec"].get("serviceAccountName") or "default")
     user = f"system:serviceaccount:{namespace}:{account}"
     missing = []
-    for rule in rbac.rules(yaml.safe_load(config_map["data"]["targetallocator.yaml"]) or {}):
+    # the operator's own output, but read with the same bounded loader as everything else
+    for rule in rbac.rules(yamlsafe.safe_load(config_map["data"]["targetallocator.yaml"]) or {}):
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 for verb in rule["verbs"]:

@@ -15,6 +15,8 @@ from typing import Any
 import kopf
 import yaml
 
+from otel_operator import yamlsafe
+
 
 def _resolve(base: Path, value: str | None) -> str | None:
     """kubectl resolves relative file references against the kubeconfig's own folder."""
@@ -23,34 +25,85 @@ def _resolve(base: Path, value: str | None) -> str | None:
     return str(value if os.path.isabs(value) else (base / value).resolve())
 
 
-def connection_from_kubeconfig(path: str | Path, context: str | None = None) -> kopf.ConnectionInfo:
-    """The current (or named) context of one kubeconfig file as kopf connection info."""
-    path = Path(path).expanduser()
+def load_kubeconfig(path: Path) -> dict[str, Any]:
+    """A kubeconfig file as data, read with the bounded YAML loader; kopf.LoginError naming the file and what is
+    wrong when it cannot be read, is not YAML, or is not a mapping."""
     try:
-        config = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise kopf.LoginError(f"cannot read kubeconfig {path}: {err}") from err
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise kopf.LoginError(f"cannot read kubeconfig {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise kopf.LoginError(f"cannot read kubeconfig {path}: not UTF-8 text ({err.reason})") from None
+    try:
+        config = yamlsafe.safe_load(text)
+    except yaml.YAMLError as err:
+        raise kopf.LoginError(f"cannot read kubeconfig {path}: {yamlsafe.describe(err)}") from None
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        kind = "list" if isinstance(config, list) else "single value"
+        raise kopf.LoginError(
+            f"kubeconfig {path}: not a kubeconfig: the file is a YAML {kind}, not a mapping with clusters, contexts "
+            "and users"
+        )
+    return config
+
+
+def _select(
+    config: Mapping[str, Any], path: Path, context: str | None
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The context, cluster and user entries the current (or named) context picks, each checked to be there."""
     name = context or config.get("current-context")
     if not name:
-        raise kopf.LoginError(f"kubeconfig {path}: no current-context is set; pass one or set it with kubectl")
+        raise kopf.LoginError(
+            f"kubeconfig {path}: no current-context is set; set one with `kubectl --kubeconfig {path} config "
+            "use-context NAME`"
+        )
 
-    def entry(section: str, key: str, wanted: str) -> dict[str, Any]:
-        for item in config.get(section) or []:
-            if item.get("name") == wanted:
-                found: dict[str, Any] = item.get(key) or {}
+    def entry(section: str, key: str, wanted: object) -> dict[str, Any]:
+        items = config.get(section) or []
+        if not isinstance(items, list):
+            raise kopf.LoginError(f"kubeconfig {path}: {section} must be a list of named entries")
+        for item in items:
+            if isinstance(item, Mapping) and item.get("name") == wanted:
+                found = item.get(key) or {}
+                if not isinstance(found, dict):
+                    raise kopf.LoginError(f"kubeconfig {path}: {section} entry {wanted!r}: {key} must be a mapping")
                 return found
         raise kopf.LoginError(f"kubeconfig {path}: {section} has no entry named {wanted!r}")
 
     ctx = entry("contexts", "context", name)
     cluster = entry("clusters", "cluster", ctx.get("cluster", ""))
     user = entry("users", "user", ctx.get("user", "")) if ctx.get("user") else {}
-    server = cluster.get("server")
-    if not server:
+    if not cluster.get("server"):
         raise kopf.LoginError(f"kubeconfig {path}: cluster {ctx.get('cluster')!r} has no server")
+    return ctx, cluster, user
+
+
+def kubeconfig_problem(path: str | Path) -> str | None:
+    """What stops a kubeconfig file's current context from being used, in one line naming the file (None: nothing
+    this side can see; whether the credentials work is the API server's to say)."""
+    path = Path(path).expanduser()
+    try:
+        _select(load_kubeconfig(path), path, None)
+    except kopf.LoginError as err:
+        return str(err)
+    return None
+
+
+def connection_from_kubeconfig(path: str | Path, context: str | None = None) -> kopf.ConnectionInfo:
+    """The current (or named) context of one kubeconfig file as kopf connection info."""
+    path = Path(path).expanduser()
+    ctx, cluster, user = _select(load_kubeconfig(path), path, context)
+    server = cluster["server"]
     base = path.parent
     token = user.get("token")
     if not token and user.get("tokenFile"):
-        token = Path(_resolve(base, user["tokenFile"]) or "").read_text().strip()
+        token_file = Path(_resolve(base, user["tokenFile"]) or "")
+        try:
+            token = token_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as err:
+            raise kopf.LoginError(f"kubeconfig {path}: cannot read its tokenFile {token_file}: {err}") from None
     return kopf.ConnectionInfo(
         server=server,
         ca_path=_resolve(base, cluster.get("certificate-authority")),
@@ -72,21 +125,22 @@ SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 def credentials_problem(kubeconfig: str | None, environ: Mapping[str, str] | None = None) -> str | None:
-    """Why no credentials can be found, naming every source tried in the order they are tried (None: a source
-    exists; whether it works is the API server's to say)."""
+    """Why no credentials can be found, naming every source tried in the order they are tried, or why the
+    kubeconfig found cannot be used (not YAML, no current-context, ...). None: a source exists and reads well;
+    whether it works is the API server's to say."""
     environ = os.environ if environ is None else environ
     if kubeconfig:
         if not Path(kubeconfig).is_file():
             return f"--kubeconfig {kubeconfig}: no such file"
-        return None
+        return kubeconfig_problem(kubeconfig)  # a malformed file: said once here, not retried by kopf forever
     if environ.get("KUBERNETES_SERVICE_HOST") and Path(SERVICE_ACCOUNT_TOKEN).is_file():
         return None
     env = environ.get("KUBECONFIG", "").split(os.pathsep)[0]
     if env:
-        return None if Path(env).is_file() else f"$KUBECONFIG names {env}, which does not exist"
+        return kubeconfig_problem(env) if Path(env).is_file() else f"$KUBECONFIG names {env}, which does not exist"
     home = Path("~/.kube/config").expanduser()
     if home.is_file():
-        return None
+        return kubeconfig_problem(home)
     in_cluster = "no service account token" if environ.get("KUBERNETES_SERVICE_HOST") else "not in a cluster"
     return (
         f"no Kubernetes credentials: tried --kubeconfig (not given), the in-cluster service account ({in_cluster}), "
@@ -120,16 +174,34 @@ async def _exists(path: str) -> bool:
 async def api_client(kubeconfig: str | None) -> Any:
     """A kubernetes-asyncio ApiClient with the same credentials the login handler picks, in the same order."""
     from kubernetes_asyncio import client, config
+    from kubernetes_asyncio.config.config_exception import ConfigException
 
     cfg = client.Configuration()
     env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
     default = DEFAULT_KUBECONFIG
     if kubeconfig:
-        await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+        await _load_kubeconfig(kubeconfig, cfg)
     elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        try:
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        except ConfigException as err:
+            raise kopf.LoginError(f"in-cluster service account: {err}") from None
     elif env or await _exists(default):
-        await config.load_kube_config(config_file=env or default, client_configuration=cfg)
+        await _load_kubeconfig(env or default, cfg)
     else:
         raise kopf.LoginError(credentials_problem(kubeconfig) or "no Kubernetes credentials")
     return client.ApiClient(configuration=cfg)
+
+
+async def _load_kubeconfig(path: str, cfg: Any) -> None:
+    """kubernetes-asyncio's loader, after our own reading of the file: its errors for a malformed file are a YAML
+    traceback or an assertion, and it has no alias budget."""
+    from kubernetes_asyncio import config
+    from kubernetes_asyncio.config.config_exception import ConfigException
+
+    if problem := await asyncio.to_thread(kubeconfig_problem, path):
+        raise kopf.LoginError(problem)
+    try:
+        await config.load_kube_config(config_file=path, client_configuration=cfg)
+    except (ConfigException, ValueError, OSError) as err:  # bad certificate data, an exec plugin that fails, ...
+        raise kopf.LoginError(f"kubeconfig {path}: {' '.join(str(err).split())}") from None

@@ -27,6 +27,7 @@ from otel_operator.allocator.sd.common import (
 )
 from otel_operator.prom.model import TargetGroup
 from otel_operator.prom.promconfig import PromConfigError, load_yaml
+from otel_operator.yamlsafe import YamlLimitError, check_aliases, describe
 
 KIND: Final = "file_sd_configs"
 DEFAULT_REFRESH: Final = 300_000  # ms
@@ -75,9 +76,14 @@ def parse_file(path: str, content: bytes) -> list[TargetGroup]:
         groups = decode_groups(value, path)
     else:
         try:
+            check_aliases(text)  # promconfig's loader has no alias budget of its own
             value = load_yaml(text)
+        except YamlLimitError as err:
+            raise SDRefreshError(f"{path}: {describe(err)}") from None
         except PromConfigError as err:  # also a repeated key, as yaml.UnmarshalStrict
             raise SDRefreshError(f"{path}: {err}") from None
+        except RecursionError:
+            raise SDRefreshError(f"{path}: parsing YAML: nested too deeply") from None
         groups = decode_groups(value, path, yaml_strings=True)
     return [TargetGroup(f"{path}:{i}", g.targets, {**g.labels, FILEPATH_LABEL: path}) for i, g in enumerate(groups)]
 
