@@ -393,7 +393,12 @@ async def test_without_allocator_rbac_a_missing_permission_is_a_warning(api: Api
     await rbac.create_cluster_role(role)
     await rbac.create_cluster_role_binding(binding)
     try:
-        assert await missing_allocator_permissions(Kube(api), every) == []
+        # the API server's RBAC authorizer learns of a new binding from its informer, a moment later
+
+        async def granted() -> bool:
+            return await missing_allocator_permissions(Kube(api), every) == []
+
+        assert await wait_for(granted, within=10, what="the new binding to be seen by the authorizer")
     finally:
         await rbac.delete_cluster_role_binding("no-rbac-allocator")
         await rbac.delete_cluster_role("no-rbac-allocator")
