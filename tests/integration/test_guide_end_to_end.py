@@ -114,7 +114,8 @@ async def test_the_guide_works_end_to_end(api: ApiClient, kubeconfig: str, appli
 
     # the allocator, with the operator's configuration (only where to listen and how to reach the API differ)
     config = yaml.safe_load(text)
-    config |= {"listen_addr": "127.0.0.1:0", "kube_config_file_path": kubeconfig}
+    # the namespace as the pod's OTELCOL_NAMESPACE gives it (upstream's file does not carry it)
+    config |= {"listen_addr": "127.0.0.1:0", "kube_config_file_path": kubeconfig, "collector_namespace": NS}
     cfg = client.Configuration()
     await kube_config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
     allocator = Allocator(load_config(yaml.safe_dump(config)), ApiClient(configuration=cfg), namespace=NS)

@@ -1,8 +1,9 @@
 """The target allocator's `targetallocator.yaml` (operator reference §5.2), as upstream writes it: yaml.v2 style,
 keys sorted, label selectors as `{matchlabels, matchexpressions}` in that order, durations as Go writes them.
 
-One addition: `collector_namespace` is written too (upstream passes it only as `OTELCOL_NAMESPACE`, which the
-Deployment still sets), so the file is complete on its own: `otel-operator allocator --config FILE` runs it as is.
+`collector_namespace` is not written, as upstream does not: the allocator takes it from `OTELCOL_NAMESPACE`, which
+the Deployment sets from the downward API (`metadata.namespace`). A caller that runs the file on its own (outside a
+pod, e.g. `diagnose`) may ask for it with `namespace=`.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def prometheus_cr(cr: Mapping[str, Any]) -> dict[str, Any]:
 def allocator_config(
     spec: Mapping[str, Any],
     *,
-    namespace: str,
+    namespace: str | None = None,
     collector_selector: Mapping[str, str] | None,
     collector_prometheus: Mapping[str, Any],
     fallback_strategy: bool = False,
@@ -89,10 +90,10 @@ def allocator_config(
     """The allocator's configuration as data. `spec` has a TargetAllocator's spec shape; `collector_prometheus` is
     the collector's prometheus receiver `config` ({} when there is no collector). `fallback_strategy` is the gate
     operator.targetallocator.fallbackstrategy: upstream then writes `allocation_fallback_strategy:
-    consistent-hashing` whatever the strategy (only per-node uses it: targets without a node still get a collector)."""
+    consistent-hashing` whatever the strategy (only per-node uses it: targets without a node still get a collector).
+    `namespace`, when given, is written as `collector_namespace` (upstream never writes it; see the module doc)."""
     out: dict[str, Any] = {
         "allocation_strategy": spec.get("allocationStrategy") or DEFAULT_STRATEGY,
-        "collector_namespace": namespace,
         "collector_selector": (
             Ordered(matchlabels=dict(sorted(collector_selector.items())), matchexpressions=[])
             if collector_selector is not None
@@ -100,6 +101,8 @@ def allocator_config(
         ),
         "filter_strategy": spec.get("filterStrategy") or "",
     }
+    if namespace:
+        out["collector_namespace"] = namespace
     if fallback_strategy:
         out["allocation_fallback_strategy"] = DEFAULT_STRATEGY
     prom: dict[str, Any] = {}

@@ -242,14 +242,14 @@ def _allocator_params(
     spec = ta.get("spec") or {}
     config = allocator_config(
         spec,
-        namespace=resource.namespace,
         collector_selector=collector_selector,
         collector_prometheus=prometheus_config(collector_config),
         fallback_strategy=options.gate(featuregates.ALLOCATOR_FALLBACK_STRATEGY),
     )
     text = allocator_yaml(config)
     try:
-        load_config(text, naming.ALLOCATOR_CONFIG_KEY)
+        # as the allocator's pod reads it: the namespace comes from OTELCOL_NAMESPACE (downward API), not the file
+        load_config(text, naming.ALLOCATOR_CONFIG_KEY, env={"OTELCOL_NAMESPACE": resource.namespace})
     except ConfigError as err:
         problems = [
             FieldError(origin.who, origin.field(p.field), f"{p.message} (targetallocator.yaml: {p.field})")

@@ -141,6 +141,27 @@ def _plain_or_double_quoted(value: Any) -> str:
     return text
 
 
+_RESOLVER = yaml.resolver.Resolver()
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _implicit_tag(text: str) -> str:
+    """The tag a plain scalar `text` reads back as (`!!str`, `!!bool`, `!!int`, `!!null`, ...)."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    return tag
+
+
+def _yaml_v2_scalar(value: Any) -> str:
+    """A scalar as yaml.v2 writes it: a string whose plain form would read back as another type (`""`, `"true"`,
+    `"10"`, `"null"`) double-quoted, as yaml.v2 asks for; any other string as libyaml chooses (plain, or
+    single-quoted where plain cannot hold it)."""
+    text = _plain_or_single_quoted(value)
+    if isinstance(value, str) and text.startswith("'") and _implicit_tag(value) != _STR_TAG:
+        dumped = str(yaml.safe_dump(value, default_style='"', width=math.inf, allow_unicode=True))
+        return dumped.removesuffix("\n")
+    return text
+
+
 def _literal_ok(text: str) -> bool:
     """Whether a multi-line string can be a literal block (`|`) and read back unchanged."""
     if "\n" not in text or text[:1] in (" ", "\t", "\n") or "\r" in text:
@@ -221,7 +242,7 @@ def collector_yaml(value: Mapping[str, Any], indent: int) -> str:
 
 def yaml_v2(value: Mapping[str, Any]) -> str:
     """gopkg.in/yaml.v2: indent 2, sequences at their key's column, keys in yaml.v2's order (`Ordered` kept)."""
-    return _dump(sort_keys(value, YAML_V2_ORDER), 2, False, _plain_or_single_quoted)
+    return _dump(sort_keys(value, YAML_V2_ORDER), 2, False, _yaml_v2_scalar)
 
 
 def documents(objects: Sequence[Mapping[str, Any]]) -> str:

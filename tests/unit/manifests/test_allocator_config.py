@@ -1,4 +1,5 @@
-"""targetallocator.yaml (reference §5.2): upstream's text, plus collector_namespace, and it loads in our allocator."""
+"""targetallocator.yaml (reference §5.2): upstream's text exactly (no collector_namespace: the allocator takes it from
+OTELCOL_NAMESPACE, set from the downward API), and it loads in our allocator."""
 
 from __future__ import annotations
 
@@ -6,17 +7,16 @@ from typing import Any
 
 import pytest
 
-from otel_operator.allocator.config import load_config
+from otel_operator.allocator.config import ConfigError, load_config
 from otel_operator.manifests import build, defaults
 from otel_operator.manifests.allocator_config import allocator_config, allocator_yaml, go_duration, selector
 
 from .common import SCRAPING_CONFIG, allocating, built, collector, find
 
 # Reference §5.2: statefulset collector `stateful` in namespace `obs`, one scrape job, prometheusCR with {} service
-# and pod monitor selectors, CRD defaults applied. Ours adds `collector_namespace`.
+# and pod monitor selectors, CRD defaults applied.
 EXPECTED = """\
 allocation_strategy: consistent-hashing
-collector_namespace: obs
 collector_not_ready_grace_period: 30s
 collector_selector:
   matchlabels:
@@ -97,9 +97,78 @@ def allocator_text(resource: dict[str, Any]) -> str:
 def test_matches_upstream_and_loads() -> None:
     text = allocator_text(stateful())
     assert text == EXPECTED
-    config = load_config(text)  # no OTELCOL_NAMESPACE needed: the file names the namespace
+    config = load_config(text, env={"OTELCOL_NAMESPACE": "obs"})  # as the pod runs it
     assert config.collector_namespace == "obs"
     assert [job.job_name for job in config.config.jobs] == ["otel-collector"]
+
+
+NAMESPACE_ENV = {"name": "OTELCOL_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
+
+
+def test_the_namespace_reaches_the_allocator_through_the_downward_api_not_the_file() -> None:
+    result = built(stateful())
+    text = find(result, "ConfigMap", "stateful-targetallocator")["data"]["targetallocator.yaml"]
+    assert "collector_namespace" not in text
+    deployment = find(result, "Deployment", "stateful-targetallocator")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert NAMESPACE_ENV in container["env"]
+    with pytest.raises(ConfigError, match="collector_namespace: required"):
+        load_config(text)  # the env is what makes it complete: without it, the allocator refuses to start
+
+
+@pytest.mark.parametrize(
+    ("namespace", "written"),
+    [(None, None), ("", None), ("obs", "obs")],
+)
+def test_collector_namespace_is_written_only_when_asked_for(namespace: str | None, written: str | None) -> None:
+    config = allocator_config({}, namespace=namespace, collector_selector=None, collector_prometheus={})
+    assert config.get("collector_namespace") == written
+
+
+# Upstream's e2e targetallocator-cr (00-assert) and targetallocator-label (00-assert, 03-assert): a TargetAllocator
+# no collector uses gets a ConfigMap with its own settings only, `collector_selector: null`.
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param(
+            None,  # `spec:` empty in the manifest: the API server drops the null, so no CRD default applies
+            'allocation_strategy: consistent-hashing\ncollector_selector: null\nfilter_strategy: ""\n',
+            id="empty-spec",
+        ),
+        pytest.param(
+            {
+                "allocationStrategy": "consistent-hashing",
+                "filterStrategy": "relabel-config",
+                "collectorNotReadyGracePeriod": "30s",
+                "scrapeConfigs": [{"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]}],
+            },
+            "allocation_strategy: consistent-hashing\n"
+            "collector_not_ready_grace_period: 30s\n"
+            "collector_selector: null\n"
+            "config:\n"
+            "  scrape_configs:\n"
+            "  - job_name: prometheus\n"
+            "    static_configs:\n"
+            "    - targets:\n"
+            "      - localhost:9090\n"
+            "filter_strategy: relabel-config\n",
+            id="scrape-configs",
+        ),
+    ],
+)
+def test_a_target_allocator_without_a_collector_gets_upstreams_config(spec: Any, expected: str) -> None:
+    resource: dict[str, Any] = {
+        "apiVersion": "opentelemetry.io/v1alpha1",
+        "kind": "TargetAllocator",
+        "metadata": {"name": "ta", "namespace": "obs"},
+    }
+    if spec is not None:
+        resource["spec"] = spec
+    result = build(resource)
+    assert not result.problems, [str(p) for p in result.problems]
+    text = find(result, "ConfigMap", "ta-targetallocator")["data"]["targetallocator.yaml"]
+    assert text == expected
+    assert load_config(text, env={"OTELCOL_NAMESPACE": "obs"}).collector_namespace == "obs"
 
 
 def test_relabel_replacements_are_unescaped_for_the_allocator() -> None:
@@ -107,7 +176,7 @@ def test_relabel_replacements_are_unescaped_for_the_allocator() -> None:
     job = resource["spec"]["config"]["receivers"]["prometheus"]["config"]["scrape_configs"][0]
     job["relabel_configs"] = [{"source_labels": ["__address__"], "target_label": "x", "replacement": "my_$$1"}]
     job["metric_relabel_configs"] = [{"source_labels": ["a"], "target_label": "b", "replacement": "$$1_$2"}]
-    config = load_config(allocator_text(resource))
+    config = load_config(allocator_text(resource), env={"OTELCOL_NAMESPACE": "obs"})
     scrape = config.config.scrape_configs[0]
     assert scrape["relabel_configs"][0]["replacement"] == "my_$1"
     assert scrape["metric_relabel_configs"][0]["replacement"] == "$1_$2"

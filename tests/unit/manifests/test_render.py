@@ -73,8 +73,12 @@ def test_rendered_configs_load(case: str, capsys: pytest.CaptureFixture[str]) ->
     for config_map in maps:
         data = config_map["data"]
         if "targetallocator.yaml" in data:
-            config = load_config(data["targetallocator.yaml"])  # raises on any problem
-            assert config.collector_namespace == config_map["metadata"]["namespace"]
+            # as the allocator's pod loads it: the namespace from OTELCOL_NAMESPACE (downward API), not the file
+            namespace = config_map["metadata"]["namespace"]
+            assert "collector_namespace" not in data["targetallocator.yaml"]
+            # raises on any problem
+            config = load_config(data["targetallocator.yaml"], env={"OTELCOL_NAMESPACE": namespace})
+            assert config.collector_namespace == namespace
         else:
             collector = yaml.safe_load(data["collector.yaml"])
             assert {"receivers", "exporters", "service"} <= set(collector)
@@ -111,7 +115,14 @@ def test_the_guides_allocator_points_at_the_guides_collector(capsys: pytest.Capt
             "collector_id": "${POD_NAME}",
         },
     }
-    allocator = load_config(by_name[("ConfigMap", "otelcol-targetallocator")]["data"]["targetallocator.yaml"])
+    # the allocator's pod gives the namespace as OTELCOL_NAMESPACE (downward API), not the file
+    allocator_env = by_name[("Deployment", "otelcol-targetallocator")]["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "OTELCOL_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}} in (
+        allocator_env["env"]
+    )
+    text = by_name[("ConfigMap", "otelcol-targetallocator")]["data"]["targetallocator.yaml"]
+    allocator = load_config(text, env={"OTELCOL_NAMESPACE": "opentelemetry"})
+    assert allocator.collector_namespace == "opentelemetry"
     pod_labels = by_name[("StatefulSet", "otelcol-collector")]["spec"]["template"]["metadata"]["labels"]
     assert allocator.collector_selector is not None
     assert allocator.collector_selector.matches(pod_labels)
