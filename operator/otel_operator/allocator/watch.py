@@ -2,7 +2,11 @@
 
 A `Reflector` lists a resource (paged), hands the whole result to its sink, then watches from the list's
 resourceVersion with bookmarks and resumes each watch where the last one stopped. A watch that is too old (410
-Gone) leads to a fresh list; connection and server errors to capped exponential backoff with jitter. A resource
+Gone) leads to a fresh list; other failures to jittered exponential backoff (`next_backoff`, a pure function), whose
+cap depends on the kind of failure: low for a server that is unreachable or unavailable (connection errors, 429,
+5xx, as while an apiserver restarts), so a watch follows a restarted apiserver within a second or two whatever the
+length of the outage, and long for a refusal that waits on a person (401, 403, other 4xx). A `Retry-After` (seconds
+or an HTTP-date, bounded) is the least delay. Each change of failure is logged once, not every retry. A resource
 whose API is not served (404: a CRD not installed) counts as synced and empty and is polled until it appears;
 a 403 names the RBAC rule that is missing.
 
@@ -18,10 +22,14 @@ concurrently. Objects handed to it are shared with the reflector's cache: read t
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
+import math
 import random
+import re
 import time
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, Final, Protocol
 from urllib.parse import quote
 
@@ -92,13 +100,15 @@ class Sink(Protocol):
 
 
 class WatchError(Exception):
-    """The API server answered a list or watch with an error status (or sent an ERROR event)."""
+    """The API server answered a list or watch with an error status (or sent an ERROR event); `retry_after` is
+    the seconds it asked the client to wait (its Retry-After header, or the Status's `retryAfterSeconds`)."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"{status} {reason}: {message}" if message else f"{status} {reason}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.retry_after = retry_after
 
 
 class ResourceExpired(WatchError):
@@ -109,18 +119,133 @@ class _RestartRequested(Exception):
     """Ends the current watch stream when `Reflector.restart_watch` is called."""
 
 
-def status_error(status: int, body: Any, http_reason: str = "") -> WatchError:
-    """The exception for an error status; `body` is a metav1.Status dict when the server sent one."""
+def status_error(status: int, body: Any, http_reason: str = "", retry_after: float | None = None) -> WatchError:
+    """The exception for an error status; `body` is a metav1.Status dict when the server sent one, `retry_after`
+    the parsed Retry-After header (the Status's `details.retryAfterSeconds` stands in when there is none)."""
     status_obj = body if isinstance(body, dict) else {}
     code = status_obj.get("code")
     code = code if isinstance(code, int) and code else status
     reason = str(status_obj.get("reason") or http_reason)
     message = str(status_obj.get("message") or (body if isinstance(body, str) else "")).strip()
-    causes = (status_obj.get("details") or {}).get("causes") or []
+    details = status_obj.get("details")
+    details = details if isinstance(details, dict) else {}
+    causes = details.get("causes") or []
     too_large = any(isinstance(c, dict) and c.get("reason") == "ResourceVersionTooLarge" for c in causes)
     if code == 410 or too_large or "too large resource version" in message.lower():
         return ResourceExpired(code, reason or "Expired", message)
-    return WatchError(code, reason, message)
+    if retry_after is None:
+        seconds = details.get("retryAfterSeconds")
+        if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds >= 0:
+            retry_after = float(seconds)
+    return WatchError(code, reason, message, retry_after)
+
+
+# ---------------------------------------------------------------------------------------------------- backoff
+
+
+class Failure(enum.Enum):
+    """What kind of failure a reflector backs off from; each has its own cap."""
+
+    UNREACHABLE = "unreachable"  # no answer: connection refused or lost, a read timeout, a stream cut short
+    UNAVAILABLE = "unavailable"  # the server answered it cannot serve now: 429, 5xx, or a watch ended at once
+    REFUSED = "refused"  # the server refused the request itself (401, 403, other 4xx): waits on a person
+
+
+def classify(status: int) -> Failure:
+    """The failure an error status is: 429 and 5xx are the server's state, every other status the request's."""
+    return Failure.UNAVAILABLE if status == 429 or status >= 500 else Failure.REFUSED
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffPolicy:
+    """How long to wait before retrying. Delays double from `initial` up to the failure's cap, each drawn
+    uniformly from [(1 - jitter) * d, d] so that many clients spread out; a Retry-After is the least delay,
+    bounded by `retry_after_max`. Unreachable and unavailable servers get low caps: they cost the server nothing
+    (or it is asking for the retry), and an apiserver back from a restart must be followed within a second or two.
+    """
+
+    initial: float = 0.5
+    unreachable_max: float = 1.0
+    unavailable_max: float = 2.0
+    refused_max: float = 30.0
+    # kube-apiserver asks for 5 s on the 503 it answers while it is still installing its paths (the CRDs' among
+    # them), which would keep a watch from a restarted server for 5 s; 2 s honours the request without that
+    retry_after_max: float = 2.0
+    jitter: float = 0.5
+
+    def __post_init__(self) -> None:
+        caps = (self.unreachable_max, self.unavailable_max, self.refused_max, self.retry_after_max)
+        if not all(math.isfinite(v) and v >= 0 for v in (self.initial, *caps)) or self.initial <= 0:
+            raise ValueError(f"backoff delays must be finite, initial positive and caps not negative: {self}")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError(f"backoff jitter must be between 0 and 1, not {self.jitter}")
+
+    def cap(self, failure: Failure) -> float:
+        if failure is Failure.UNREACHABLE:
+            return self.unreachable_max
+        if failure is Failure.UNAVAILABLE:
+            return self.unavailable_max
+        return self.refused_max
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffState:
+    """Consecutive failed attempts of one kind; `BackoffState()` after a success. `status` is the last error
+    status (None when there was no answer); a change of kind or status is a change of state, logged once."""
+
+    failure: Failure | None = None
+    status: int | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """One decision: the state after this failure, how long to wait, and whether the state changed."""
+
+    state: BackoffState
+    delay: float
+    changed: bool
+
+
+def next_backoff(
+    policy: BackoffPolicy,
+    state: BackoffState,
+    failure: Failure,
+    *,
+    status: int | None = None,
+    retry_after: float | None = None,
+    rand: float = 0.0,
+) -> Backoff:
+    """The delay before the next attempt after one more failure. `rand` in [0, 1) picks the jitter (0: the full
+    exponential delay). The count starts again when the kind of failure changes: failing to connect through a long
+    outage must not leave the first 503 of the restarted server with the delay of the thirtieth attempt."""
+    attempts = state.attempts + 1 if state.failure is failure else 1
+    exponential = min(policy.cap(failure), policy.initial * 2.0 ** min(attempts - 1, 64))
+    delay = exponential * (1.0 - policy.jitter * min(max(rand, 0.0), 1.0))
+    if retry_after is not None and math.isfinite(retry_after):
+        delay = max(delay, min(max(retry_after, 0.0), policy.retry_after_max))
+    changed = state.failure is not failure or state.status != status
+    return Backoff(BackoffState(failure, status, attempts), delay, changed)
+
+
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """A Retry-After header's delay in seconds: delay-seconds, or an HTTP-date (relative to `now`, a Unix time;
+    a date in the past is 0). None when the header is absent or not one of the two forms."""
+    if value is None:
+        return None
+    text = value.strip()
+    if _SECONDS.fullmatch(text):
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; a zone-less one is not an HTTP-date
+        return None
+    return max(0.0, when.timestamp() - now)
 
 
 @dataclass(slots=True)
@@ -156,9 +281,10 @@ class Reflector:
         watch_timeout: int = 300,
         request_timeout: float = 60.0,
         missing_poll_interval: float = 10.0,
-        backoff_initial: float = 0.8,
+        backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
-        unreachable_backoff_max: float = 3.0,
+        unreachable_backoff_max: float = 1.0,
+        unavailable_backoff_max: float = 2.0,
     ) -> None:
         if namespace is not None and not resource.namespaced:
             raise ValueError(f"{resource} is cluster-scoped: it cannot be watched in namespace {namespace!r}")
@@ -174,11 +300,14 @@ class Reflector:
         self.watch_timeout = watch_timeout
         self.request_timeout = request_timeout
         self.missing_poll_interval = missing_poll_interval
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
-        # a refused or lost connection costs the server nothing: retry it often, so a restarted apiserver is
-        # followed within seconds (its answers that are errors keep the full backoff)
-        self.unreachable_backoff_max = unreachable_backoff_max
+        # a refused or lost connection, a 429 or a 5xx is the server's state, not the request's: retried often,
+        # so a restarted apiserver is followed within a second or two; a refusal (401, 403, 4xx) waits on a person
+        self.backoff = BackoffPolicy(
+            initial=backoff_initial,
+            unreachable_max=unreachable_backoff_max,
+            unavailable_max=unavailable_backoff_max,
+            refused_max=backoff_max,
+        )
 
         self.synced = asyncio.Event()  # set after the first complete list (or on finding the API absent)
         self.objects: dict[Key, JSON] = {}
@@ -187,7 +316,8 @@ class Reflector:
         self.stats = ReflectorStats()
 
         self._path = resource.path(namespace)
-        self._failures = 0  # consecutive, for backoff
+        self._failures = 0  # consecutive failed attempts of any kind, for the log
+        self._backoff_state = BackoffState()
         self._response: aiohttp.ClientResponse | None = None
         self._restart = False
         self._resume_from: str | None = None
@@ -242,7 +372,7 @@ class Reflector:
                 self._expired_in_a_row += 1
                 if self._expired_in_a_row > 1:  # expired again straight after a fresh list: do not spin
                     self._failures += 1
-                    await self._backoff()
+                    await self._backoff(Failure.UNAVAILABLE, err.status)
             except WatchError as err:
                 if err.status == 404:
                     need_list = True
@@ -250,18 +380,22 @@ class Reflector:
                     await asyncio.sleep(self.missing_poll_interval)
                     continue
                 self.stats.errors += 1
+                failure = classify(err.status)
+                delay = self._next_delay(failure, err.status, err.retry_after)
                 if err.status == 403:
                     need_list = True
                     self._on_forbidden(err)
-                else:
+                elif delay.changed:  # once per kind of answer, not once per retry
                     log.warning(
-                        "%s: the API server answered %s; retrying",
+                        "%s: the API server answered %s; retrying (first in %.1f s%s)",
                         self.describe(),
                         err,
+                        delay.delay,
+                        ", as its Retry-After asks" if err.retry_after is not None else "",
                         extra=self._extra(status=err.status),
                     )
                 self._failures += 1
-                await self._backoff()
+                await asyncio.sleep(delay.delay)
             except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as err:
                 # connection refused or lost, read timeout, a stream cut mid-line (orjson raises ValueError)
                 self.stats.errors += 1
@@ -277,7 +411,7 @@ class Reflector:
                     self.resource_version,
                     extra=self._extra(error=type(err).__name__),
                 )
-                await self._backoff(self.unreachable_backoff_max)
+                await self._backoff(Failure.UNREACHABLE)
 
     def restart_watch(self, resource_version: str | None = None) -> None:
         """End the current watch connection now; the next one resumes from `resource_version` when given,
@@ -503,7 +637,8 @@ class Reflector:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             body = raw.decode("utf-8", "replace")[:500]
-        raise status_error(response.status, body, response.reason or "")
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+        raise status_error(response.status, body, response.reason or "", retry_after)
 
     # ------------------------------------------------------------------------------------------------ errors
 
@@ -548,10 +683,17 @@ class Reflector:
             log.info("%s: the API server answers again after %d failed attempts", self.describe(), self._failures,
                      extra=self._extra())  # fmt: skip
         self._failures = 0
+        self._backoff_state = BackoffState()
 
-    async def _backoff(self, cap: float | None = None) -> None:
-        delay = min(cap or self.backoff_max, self.backoff_initial * 2 ** max(0, self._failures - 1))
-        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+    def _next_delay(self, failure: Failure, status: int | None = None, retry_after: float | None = None) -> Backoff:
+        decision = next_backoff(
+            self.backoff, self._backoff_state, failure, status=status, retry_after=retry_after, rand=random.random()
+        )
+        self._backoff_state = decision.state
+        return decision
+
+    async def _backoff(self, failure: Failure, status: int | None = None) -> None:
+        await asyncio.sleep(self._next_delay(failure, status).delay)
 
     def _extra(self, **fields: Any) -> dict[str, Any]:
         return {

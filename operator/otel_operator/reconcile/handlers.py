@@ -16,7 +16,7 @@ import hashlib
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import kopf
 import orjson
@@ -60,6 +60,9 @@ class CompactDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
         return {"digest": "sha256:" + hashlib.sha256(whole).hexdigest()}
 
 
+API_RETRY_DELAYS: Final = (0.5, 1.0, 1.0, *(2.0,) * 27)
+
+
 def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STORAGE_PREFIX)
     settings.persistence.diffbase_storage = CompactDiffBaseStorage(
@@ -68,6 +71,10 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.posting.level = logging.WARNING  # our own Events say what matters; kopf's INFO chatter would flood
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # retries of a failed API request, a watch's included: kopf's default (1, 1, 2, 3, 5, 8, 13, 21 s) can leave a
+    # watch asleep for 13 s after a 20 s apiserver outage; a server that is down costs nothing to ask again. The
+    # same total (about a minute) before kopf gives the request up.
+    settings.networking.error_backoffs = API_RETRY_DELAYS
 
 
 @dataclass
@@ -121,6 +128,16 @@ def _result(outcome: Outcome) -> str:
 
 def _report(body: kopf.Body, outcome: Outcome) -> None:
     if outcome.problems:
+        # in the log too, not only in status and an Event: nothing is applied until the spec changes
+        meta = body.get("metadata") or {}
+        log.warning(
+            "%s %s/%s not applied (%s): %s",
+            body.get("kind"),
+            meta.get("namespace"),
+            meta.get("name"),
+            outcome.reason,
+            "; ".join(outcome.problems),
+        )
         kopf.warn(body, reason=outcome.reason, message="; ".join(outcome.problems)[:1000])
     for warning in outcome.warnings:
         kopf.warn(body, reason="ConfigurationWarning", message=warning[:1000])
