@@ -191,3 +191,69 @@ def test_defaults_apply_only_under_a_present_parent() -> None:
 def test_defaults_reach_into_list_items() -> None:
     doc = edited(COLLECTOR, lambda d: d["spec"].update(ports=[{"name": "a", "port": 1}, {"port": 2}]))
     assert [p["protocol"] for p in apply_defaults(doc)["spec"]["ports"]] == ["TCP", "TCP"]
+
+
+# --- the prometheus receiver's Prometheus config: keys as Prometheus reads them -------------------------------------
+
+
+def _reviewed(edit: Edit) -> list[str]:
+    from otel_operator.manifests.validation import review
+
+    return [str(e) for e in review(edited(COLLECTOR, edit)).errors]
+
+
+def _prom(d: dict[str, Any]) -> dict[str, Any]:
+    receiver: dict[str, Any] = d["spec"]["config"]["receivers"]["prometheus"]
+    return receiver
+
+
+def test_an_unknown_scrape_config_key_is_refused_with_a_hint() -> None:
+    errors = _reviewed(lambda d: _prom(d)["config"]["scrape_configs"][0].update(scrape_intervall="5s"))
+    assert errors == [
+        "OpenTelemetryCollector opentelemetry/otelcol: spec.config.receivers.prometheus.config.scrape_configs[0]"
+        '.scrape_intervall: unknown key; did you mean "scrape_interval"?'
+    ]
+
+
+def test_unknown_keys_are_found_at_every_level_and_in_named_receivers() -> None:
+    def edit(d: dict[str, Any]) -> None:
+        config = _prom(d)["config"]
+        config["global"] = {"scrape_timout": "5s"}
+        config["scrape_configs"][0]["kubernetes_sd_configs"] = [{"role": "pod", "tls_config": {"ca_fle": "/c"}}]
+        d["spec"]["config"]["receivers"]["prometheus/two"] = {"config": {"scrape_configs": [{"job_nam": "x"}]}}
+
+    fields = [e.split(": ", 2)[1] for e in _reviewed(edit)]
+    assert fields == [  # in document order (global was added last)
+        "spec.config.receivers.prometheus.config.scrape_configs[0].kubernetes_sd_configs[0].tls_config.ca_fle",
+        "spec.config.receivers.prometheus.config.global.scrape_timout",
+        "spec.config.receivers.prometheus/two.config.scrape_configs[0].job_nam",
+    ]
+
+
+def test_the_receivers_own_keys_beside_config_are_not_prometheus_keys() -> None:
+    def edit(d: dict[str, Any]) -> None:
+        _prom(d).update(
+            trim_metric_suffixes=True,
+            use_start_time_metric=True,
+            start_time_metric_regex="^.+_start$",
+            report_extra_scrape_metrics=True,
+            target_allocator={"endpoint": "http://ta", "interval": "30s", "collector_id": "x"},
+            api_server={"enabled": True, "server_config": {"endpoint": "localhost:9090"}},
+        )
+        d["spec"]["config"]["receivers"]["otlp"]["scrape_intervall"] = "not prometheus's"
+
+    assert _reviewed(edit) == []
+
+
+def test_an_allocators_scrape_configs_are_checked_too() -> None:
+    from otel_operator.manifests.validation import review
+
+    allocator = {
+        "apiVersion": "opentelemetry.io/v1alpha1",
+        "kind": "TargetAllocator",
+        "metadata": {"name": "ta", "namespace": "ns"},
+        "spec": {"scrapeConfigs": [{"job_name": "a", "static_configs": [{"targets": ["h:1"]}], "sample_limt": 5}]},
+    }
+    assert [str(e) for e in review(allocator).errors] == [
+        'TargetAllocator ns/ta: spec.scrapeConfigs[0].sample_limt: unknown key; did you mean "sample_limit"?'
+    ]

@@ -1,26 +1,40 @@
 """The allocator process: watches feed the model, one flush task keeps the served bodies current, aiohttp serves.
 
-Everything runs on one event loop. Watch events are applied to the pure parts at once (discovery indexes, the
-model's groups) and wake the flush task, which waits a short batch window so a burst of events (a rollout, a
-re-list) costs one recomputation, then regenerates monitor jobs if monitors changed, re-derives collectors if their
-pods changed, and flushes the model. Upstream batches for 5 s at several stages; here the window is 20 ms.
+The event loop only does bounded work: it answers requests, reads watches, keeps the monitors (small objects) and
+queues every discovery event (EndpointSlices, Pods, ...; their cost grows with the targets they make). A watch event
+wakes the flush task, which waits a short batch window so a burst of events (a rollout, a re-list) costs one
+recomputation, regenerates the monitor jobs on the loop if monitors changed (bounded by the monitors), and then
+hands the heavy part to a worker thread: applying the queued events to the discovery indexes and the model,
+assembling and relabeling the targets, assigning and rendering the bodies. The loop keeps serving the last bodies
+meanwhile (each job's are swapped in whole) and queues what arrives for the next round. Upstream batches for 5 s at
+several stages; here the window is 20 ms.
+
+The worker is a daemon thread; between slices (1,024 targets, a queued event) it checks a stop flag and, every
+10 ms of work, leaves the interpreter to the loop for 2 ms, so requests are answered promptly during a large change
+and SIGTERM ends the process within moments even in the middle of one (`stop` waits for the worker's next slice).
+Target caps (`target_limits`) bound what one job and all jobs may cost; a job over its cap is skipped with a
+WARNING, a metric and a Warning Event on its monitor.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import gc
 import logging
 import os
 import socket
 import ssl
+import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from aiohttp import web
 from kubernetes_asyncio.client.api_client import ApiClient
@@ -32,7 +46,7 @@ from otel_operator.allocator.config import AllocatorConfig, LabelSelector
 from otel_operator.allocator.discovery import DiscoveryConfigError, DiscoveryRouter, JobDiscovery, job_discovery
 from otel_operator.allocator.events import EventRecorder
 from otel_operator.allocator.metrics import AllocatorMetrics
-from otel_operator.allocator.model import AllocationModel, Body
+from otel_operator.allocator.model import AllocationModel, Body, FlushAborted, FlushResult, OverCap
 from otel_operator.allocator.monitors import MONITOR_KINDS, MonitorConfigs, MonitorKey, merge_jobs
 from otel_operator.allocator.scrape_configs import ScrapeConfigsError, ScrapeGlobals, render_scrape_configs
 from otel_operator.allocator.sd.pollers import PolledSD, Pollers
@@ -50,6 +64,15 @@ log = logging.getLogger("otel_operator.allocator")
 POLLED = "polled"  # the receive() tag of an http/file/dns SD refresh
 BATCH_WINDOW = 0.02  # seconds: how long a burst of events may keep arriving before one recomputation
 IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+TRIM_AFTER = 10_000  # targets gone in one flush after which freed memory is handed back to the system
+WORKER_SWITCH_INTERVAL = 0.0005  # seconds: sys.setswitchinterval while a worker computes
+WORKER_BURST, WORKER_PAUSE = 0.010, 0.002  # seconds: the worker pauses this long after this much work
+STOP_GRACE = 10.0  # seconds `stop` waits for a worker in the middle of a flush to reach its next slice
+FREEZE_AFTER = 20_000  # new targets after which a worker run freezes what survived it (see `_work`)
+# seconds a selected monitor must stay without targets before its NoTargets Event: just after an edit or a
+# start its new jobs may not have been discovered yet, and a warning that is false a second later misleads
+EMPTY_MONITOR_GRACE = 5.0
+T = TypeVar("T")
 
 DISCOVERY_RESOURCES: dict[str, watch.Resource] = {
     "Pod": watch.PODS,
@@ -110,6 +133,58 @@ class _Tagged:
         self.owner.receive(self.tag, kind, type, obj)
 
 
+def _release_memory() -> None:
+    """Collect cycles and hand freed heap pages back to the system (glibc's malloc_trim; a no-op elsewhere), so RSS
+    falls after a big job goes away instead of staying at its peak."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).malloc_trim(0)
+
+
+async def in_worker(
+    fn: Callable[[], T], name: str = "allocator worker", started: Callable[[threading.Thread], None] | None = None
+) -> T:
+    """`fn()` in a new daemon thread, awaited. Unlike asyncio.to_thread, a process that is stopping never waits for
+    it (the default executor's threads are joined at exit): cancelling the await abandons the thread, and the
+    caller's stop flag ends it at its next slice."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def run() -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, fn())
+        except BaseException as err:  # handed to the awaiting task, which logs or raises it
+            outcome = (False, err)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    if started is not None:
+        started(thread)
+    return await future
+
+
+@dataclass(frozen=True, slots=True)
+class _JobPlan:
+    """What the loop computed of the jobs for the worker to apply: scrape settings and discovery per job."""
+
+    settings: list[ScrapeSettings]
+    discoveries: dict[str, JobDiscovery]
+    objects: dict[str, list[Mapping[str, Any]]]  # the watched objects as of now, for indexes created by the plan
+
+
 @dataclass(slots=True)
 class _Dirty:
     monitors: bool = False
@@ -134,11 +209,21 @@ class Allocator:
         fallback = cfg.allocation_fallback_strategy or None
         strategy = by_name(cfg.allocation_strategy, fallback if cfg.allocation_strategy == "per-node" else None)
         self.metrics = AllocatorMetrics(strategy.name)
-        self.model = AllocationModel(strategy, filtering=cfg.filter_strategy == "relabel-config")
+        limits = cfg.target_limits
+        self.model = AllocationModel(
+            strategy,
+            filtering=cfg.filter_strategy == "relabel-config",
+            per_job_limit=limits.per_job,
+            total_limit=limits.total,
+        )
+        self.metrics.target_cap.labels("per_job").set(limits.per_job)
+        self.metrics.target_cap.labels("total").set(limits.total)
+        self.metrics.set_over_cap({})
         self.served = Served(self.model, self.metrics, allow_insecure_secrets=cfg.allow_insecure_auth_secrets)
         # with Kubernetes, the guide's checks over what it watches; without, the relabel part (no cluster needed)
         self.served.diagnose = self.diagnose if self.api is not None else self.diagnose_static
-        self.router = DiscoveryRouter(self._objects)
+        self._snapshot: dict[str, list[Mapping[str, Any]]] | None = None  # what the worker's router reads
+        self.router = DiscoveryRouter(self._router_objects, max_group_targets=limits.per_job or limits.total)
         self.pollers = Pollers(self._on_polled)
         self.events = EventRecorder(self.api)
         self.monitors = MonitorConfigs(cfg.prometheus_cr) if cfg.prometheus_cr.enabled else None
@@ -150,9 +235,15 @@ class Allocator:
         self._timer: asyncio.TimerHandle | None = None
         self._job_errors: dict[str, str] = {}
         self._reported: dict[MonitorKey, str] = {}  # rejected monitors already logged, with the problem
-        self._flushing = False
+        self._stopping = False
+        self._worker: threading.Thread | None = None  # the last worker thread started
         self._frozen = False
-        self._queued: list[tuple[str, str, str | None, Any]] = []
+        self._queued: list[tuple[str, str, str | None, Any]] = []  # discovery news for the worker
+        self._over_reported: dict[str, OverCap] = {}  # over-cap jobs already logged, with how
+        self._empty_since: dict[MonitorKey, float] = {}  # monitors seen without targets, since when (monotonic)
+        self._empty_timer: asyncio.TimerHandle | None = None
+        self._last_pause = 0.0
+        self.model.should_stop = self._checkpoint
         self.flushes = 0
         if cfg.collectors is not None:
             self.model.set_collectors(Collector(name) for name in cfg.collectors)
@@ -167,6 +258,12 @@ class Allocator:
     def _objects(self, kind: str) -> Iterable[Mapping[str, Any]]:
         reflector = self._reflectors.get(kind)
         return list(reflector.objects.values()) if reflector is not None else ()
+
+    def _router_objects(self, kind: str) -> Iterable[Mapping[str, Any]]:
+        """The router's view of the watched objects: in the worker, the loop's snapshot (never the live dicts)."""
+        if self._snapshot is not None:
+            return self._snapshot.get(kind, ())
+        return self._objects(kind)
 
     def _reflect(self, tag: str, resource: watch.Resource, **kwargs: Any) -> watch.Reflector:
         assert self.api is not None
@@ -188,66 +285,56 @@ class Allocator:
             self._reflectors[kind] = self._reflect(kind, resource)
 
     def receive(self, tag: str, kind: str, type_: str | None, payload: Any) -> None:
-        """A watch's news: applied now, or queued while a flush runs in its thread (the model is not shared)."""
-        if self._flushing:
-            self._queued.append((tag, kind, type_, payload))
-        elif type_ is None:
-            self.on_replace(tag, kind, payload)
-        else:
-            self.on_event(tag, kind, type_, payload)
-
-    def on_replace(self, tag: str, kind: str, objects: list[dict[str, Any]]) -> None:
+        """A watch's news (`type_` None: a re-list). Collector pods, monitors and credentials are noted here (small
+        and bounded); discovery news is queued for the worker, whose cost grows with the targets it makes."""
         if tag == "collectors":
             self._mark(collectors=True)
         elif tag in MONITOR_KINDS:
-            assert self.monitors is not None
-            self.monitors.replace(tag, objects)
-            self.metrics.events.labels("EventSourcePrometheusCR").inc()
-            self._mark(monitors=True)
+            self._on_monitor(tag, type_, payload)
         elif tag in ("Secret", "ConfigMap"):
             self._mark(secrets=True)
-        elif tag == POLLED:
-            config, groups = cast("tuple[PolledSD, list[TargetGroup]]", objects)
-            self._apply(self.router.polled(config, groups))
         else:
-            self._apply(self.router.replace(tag, objects))
-            if tag == "Namespace" and self.monitors is not None:
-                self._mark(monitors=True)
+            self._queued.append((tag, kind, type_, payload))
+            self._mark(monitors=tag == "Namespace" and self.monitors is not None)
+
+    def on_replace(self, tag: str, kind: str, objects: list[dict[str, Any]]) -> None:
+        self.receive(tag, kind, None, objects)
 
     def on_event(self, tag: str, kind: str, type_: str, obj: dict[str, Any]) -> None:
-        if tag == "collectors":
-            self._mark(collectors=True)
-            return
-        meta = obj.get("metadata") or {}
-        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
-        if tag in MONITOR_KINDS:
-            assert self.monitors is not None
-            self.metrics.events.labels("EventSourcePrometheusCR").inc()
+        self.receive(tag, kind, type_, obj)
+
+    def _on_monitor(self, tag: str, type_: str | None, payload: Any) -> None:
+        assert self.monitors is not None
+        self.metrics.events.labels("EventSourcePrometheusCR").inc()
+        if type_ is None:
+            self.monitors.replace(tag, payload)
+        else:
+            meta = payload.get("metadata") or {}
             if type_ == "DELETED":
-                self.monitors.delete(tag, namespace, name)
+                self.monitors.delete(tag, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
                 self.events.forget(str(meta.get("uid")))
             else:
-                self.monitors.upsert(tag, obj)
-            self._mark(monitors=True)
-        elif tag in ("Secret", "ConfigMap"):
-            self._mark(secrets=True)
+                self.monitors.upsert(tag, payload)
+        self._mark(monitors=True)
+
+    def _apply_discovery(self, tag: str, type_: str | None, payload: Any) -> None:
+        """One queued discovery news into the router and the model (in the worker)."""
+        if tag == POLLED:
+            config, groups = cast("tuple[PolledSD, list[TargetGroup]]", payload)
+            updates = self.router.polled(config, groups)
+        elif type_ is None:
+            updates = self.router.replace(tag, payload)
+        elif type_ == "DELETED":
+            meta = payload.get("metadata") or {}
+            updates = self.router.delete(tag, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         else:
-            if type_ == "DELETED":
-                self._apply(self.router.delete(tag, namespace, name))
-            else:
-                self._apply(self.router.upsert(tag, obj))
-            if tag == "Namespace" and self.monitors is not None:
-                self._mark(monitors=True)
+            updates = self.router.upsert(tag, payload)
+        for job, group in updates:
+            self.model.update_group(job, group, self.router.withheld(job, group))
 
     def _on_polled(self, config: PolledSD, groups: list[TargetGroup]) -> None:
-        """An http/file/dns SD refresh: like a re-list, applied now or queued during a flush."""
+        """An http/file/dns SD refresh: like a re-list, queued for the worker."""
         self.receive(POLLED, "", None, (config, groups))
-
-    def _apply(self, updates: list[tuple[str, Any]]) -> None:
-        for job, group in updates:
-            self.model.update_group(job, group)
-        if updates:
-            self._mark()
 
     def _mark(self, *, monitors: bool = False, secrets: bool = False, collectors: bool = False) -> None:
         d = self._dirty
@@ -269,8 +356,9 @@ class Allocator:
         if self.monitors is not None and (obj := self.monitors.monitor(key)) is not None:
             self.events.warn(obj, key[0], "InvalidScrapeResource", message)
 
-    def _recompute_jobs(self, secrets_changed: bool) -> None:
-        """Monitor jobs (if monitors changed) merged with the file's; re-render /scrape_configs; re-route discovery."""
+    def _recompute_jobs(self, secrets_changed: bool) -> _JobPlan:
+        """Monitor jobs (if monitors changed) merged with the file's; re-render /scrape_configs. Returns what the
+        worker must apply to the model and the discovery router (`_apply_plan`)."""
         cfg = self.config
         cr_configs: list[Mapping[str, Any]] = []
         errors = 0
@@ -335,11 +423,54 @@ class Allocator:
         pending = self._monitor_lists_pending()
         self.served.scrape_configs_redacted = None if pending else Body(rendered.redacted, rendered.redacted_etag)
         self.served.scrape_configs_full = None if pending else Body(rendered.full, rendered.full_etag)
-        self.model.set_scrape_configs(settings)
-        for name, groups in self.router.set_jobs(discoveries).items():
-            self.model.replace_groups(name, groups)
-        self._ensure_discovery_watches()
-        self.pollers.sync(self.router.poll_configs)
+        objects: dict[str, list[Mapping[str, Any]]] = {k: list(r.objects.values()) for k, r in self._reflectors.items()}
+        return _JobPlan(settings, discoveries, objects)
+
+    def _apply_plan(self, plan: _JobPlan) -> None:
+        """The jobs into the model, their discovery into the router (a new index reads the snapshot; in the
+        worker)."""
+        self.model.set_scrape_configs(plan.settings)
+        self._snapshot = plan.objects
+        try:
+            routed = self.router.set_jobs(plan.discoveries)
+        finally:
+            self._snapshot = None
+        for name, groups in routed.items():
+            withheld = {g.source: n for g in groups if (n := self.router.withheld(name, g))}
+            self.model.replace_groups(name, groups, withheld)
+
+    def _work(self, queued: list[tuple[str, str, str | None, Any]], plan: _JobPlan | None) -> FlushResult:
+        """The heavy part of a recompute, in the worker: queued discovery news, the new jobs, the flush.
+
+        Full collections are held off meanwhile (young ones go on): CPython's collections stop every thread, and
+        a change that builds 100k targets would otherwise run about ten full ones (up to 150 ms each at that size,
+        measured), stalling the loop each time. Afterwards, when the change added many targets, what survived is
+        frozen (no scan, so no pause): the long-lived model is then never scanned again, and its objects are still
+        freed by reference counting when a job goes. After a change that removed many, freed memory is handed back
+        to the system."""
+        thresholds, interval = gc.get_threshold(), sys.getswitchinterval()
+        gc.set_threshold(thresholds[0], thresholds[1], 1 << 30)  # young collections only, meanwhile
+        # the loop waits for the interpreter at each of a request's steps (accept, read, write): hand it over
+        # sooner than the default 5 ms while this thread computes
+        sys.setswitchinterval(WORKER_SWITCH_INTERVAL)
+        try:
+            for tag, _kind, type_, payload in queued:
+                if self._checkpoint():
+                    raise FlushAborted
+                self._apply_discovery(tag, type_, payload)
+            if plan is not None:
+                self._apply_plan(plan)
+            before = len(self.model.assignment())
+            result = self.model.flush()
+            after = len(self.model.assignment())
+            if after - before >= FREEZE_AFTER:
+                gc.freeze()  # cheap (no scan); what survived the young collections is long-lived
+            elif before - after >= TRIM_AFTER:
+                _release_memory()
+            return result
+        finally:
+            gc.set_threshold(*thresholds)
+            sys.setswitchinterval(interval)
 
     def _monitor_lists_pending(self) -> list[str]:
         """The watches the monitor jobs are computed from that have not delivered their first list yet."""
@@ -369,24 +500,22 @@ class Allocator:
     async def recompute(self) -> None:
         """Apply everything marked dirty, then flush the model: the served bodies are current afterwards.
 
-        The flush runs in a worker thread so the event loop keeps answering requests (from the bodies of the last
-        flush, swapped in job by job) and keeps reading watches (queued until the flush ends) during a large one.
+        The jobs are computed here (bounded by the monitors); applying the queued discovery news, the jobs and the
+        flush run in a worker thread, so the event loop keeps answering requests (from the bodies of the last
+        flush, swapped in job by job) and keeps reading watches (queued for the next round) during a large one.
         """
         started = time.perf_counter()
         dirty, self._dirty = self._dirty, _Dirty()
-        if dirty.monitors:
-            self._recompute_jobs(dirty.secrets)
+        plan = self._recompute_jobs(dirty.secrets) if dirty.monitors else None
         if dirty.collectors:
             self._recompute_collectors()
+        queued, self._queued = self._queued, []
         t0 = time.perf_counter()
-        self._flushing = True
-        try:
-            result = await asyncio.to_thread(self.model.flush)
-        finally:
-            self._flushing = False
-            queued, self._queued = self._queued, []
-            for item in queued:
-                self.receive(*item)
+        result = await in_worker(lambda: self._work(queued, plan), "allocator flush", self._set_worker)
+        if plan is not None:  # the router's kinds and polled configs follow the jobs
+            self._ensure_discovery_watches()
+            self.pollers.sync(self.router.poll_configs)
+        self._report_over_cap()
         if result.reassigned:
             self.metrics.time_to_allocate.labels("SetTargets", self.metrics.strategy).observe(time.perf_counter() - t0)
             per, unassigned, total = self.model.load()
@@ -400,18 +529,76 @@ class Allocator:
         if self.served.ready:
             self._report_empty_monitors()
 
+    def _checkpoint(self) -> bool:
+        """Between two slices of the worker's work: whether to stop; and every WORKER_BURST seconds of work, a
+        WORKER_PAUSE with the interpreter free, in which the loop answers without waiting for it."""
+        now = time.monotonic()
+        if now - self._last_pause >= WORKER_BURST:
+            time.sleep(WORKER_PAUSE)
+            self._last_pause = time.monotonic()
+        return self._stopping
+
+    def _set_worker(self, thread: threading.Thread) -> None:
+        self._worker = thread
+
+    def _report_over_cap(self) -> None:
+        """A WARNING, the metrics and a Warning Event on its monitor for each job that a target cap skips (once per
+        cap it is over); an INFO line when it fits again."""
+        over = self.model.over_cap()
+        self.metrics.set_over_cap({job: (o.count, o.which) for job, o in over.items()})
+        owners: dict[str, MonitorKey] = {}
+        if self.monitors is not None:
+            owners = {job: key for key, jobs in self.monitors.jobs_by_monitor().items() for job in jobs}
+        for job in [j for j in self._over_reported if j not in over]:
+            del self._over_reported[job]
+            log.info("job %r fits its target caps again and is served", job)
+        for job, o in over.items():
+            seen = self._over_reported.get(job)
+            if seen is not None and (seen.which, seen.cap) == (o.which, o.cap):
+                continue
+            self._over_reported[job] = o
+            key = owners.get(job)
+            what = f"{key[0]} {key[1]}/{key[2]} (job {job!r})" if key is not None else f"job {job!r}"
+            fix = (
+                "narrow what it selects (its selector, namespaces or endpoints/ports) or split the Service"
+                if key is not None
+                else "narrow its service discovery or relabel rules"
+            )
+            message = (
+                f"{what} has {o.count} targets, over the allocator's {o.which} target cap of {o.cap} "
+                f"(target_limits.{o.which}); none of its targets are served. Fix: {fix}, or raise "
+                f"target_limits.{o.which} in the allocator's config"
+            )
+            log.warning("skipping %s", message)
+            if key is not None and self.monitors is not None and (obj := self.monitors.monitor(key)) is not None:
+                self.events.warn(obj, key[0], "TargetLimitExceeded", message)
+
     def _report_empty_monitors(self) -> None:
-        """A Warning Event on each selected monitor none of whose jobs discovered anything (once per version): the
-        guide's most common complaint, answered where the user looks (`kubectl describe servicemonitor`)."""
+        """A Warning Event on each selected monitor none of whose jobs has kept a target for EMPTY_MONITOR_GRACE
+        seconds (once per version): the guide's most common complaint, answered where the user looks
+        (`kubectl describe servicemonitor`)."""
         if self.monitors is None:
             return
+        over = self.model.over_cap()
+        now = time.monotonic()
+        empty: dict[MonitorKey, float] = {}
         for key, jobs in self.monitors.jobs_by_monitor().items():
+            if any(job in over for job in jobs):  # reported as over its cap instead
+                continue
             # kept targets, not discovered ones: a ServiceMonitor's selector is a relabel rule, so every
             # EndpointSlice of its namespaces is discovered and the non-matching ones are dropped
             if any(self.model.targets(job) for job in jobs):
                 continue
-            obj = self.monitors.monitor(key)
-            if obj is None:
+            empty[key] = self._empty_since.get(key, now)
+        self._empty_since = empty
+        waiting = [since + EMPTY_MONITOR_GRACE - now for since in empty.values() if now - since < EMPTY_MONITOR_GRACE]
+        if self._empty_timer is not None:
+            self._empty_timer.cancel()
+            self._empty_timer = None
+        if waiting:  # look again when the first grace ends (a flush with nothing dirty, so no propagation sample)
+            self._empty_timer = asyncio.get_running_loop().call_later(min(waiting) + 0.01, self._wake.set)
+        for key, since in empty.items():
+            if now - since < EMPTY_MONITOR_GRACE or (obj := self.monitors.monitor(key)) is None:
                 continue
             kind, namespace, name = key
             what = {"ServiceMonitor": "Service", "PodMonitor": "Pod"}.get(kind, "target")
@@ -450,6 +637,8 @@ class Allocator:
             self._wake.clear()
             try:
                 await self.recompute()
+            except FlushAborted:
+                return
             except Exception:  # one bad batch must not stop the allocator; the log has the traceback
                 log.exception("recomputing the allocation failed; keeping the last served answers")
 
@@ -509,8 +698,10 @@ class Allocator:
         self._mark(monitors=True, collectors=True, secrets=self.monitors is not None)
 
     async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._stopping = True  # a worker in the middle of a flush stops at its next slice
+        for timer in (self._timer, self._empty_timer):
+            if timer is not None:
+                timer.cancel()
         await self.pollers.stop()
         for task in self._tasks:
             task.cancel()
@@ -518,6 +709,11 @@ class Allocator:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        worker = self._worker
+        if worker is not None and worker.is_alive():
+            # it stops at its next slice; the process must not finalise under a running thread (native code in
+            # it would abort the exit). Bounded: past the grace the exit goes on regardless.
+            await asyncio.to_thread(worker.join, STOP_GRACE)
 
     async def wait_ready(self, within: float = 30) -> None:
         deadline = time.monotonic() + within

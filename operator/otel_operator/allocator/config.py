@@ -47,6 +47,7 @@ from otel_operator.api.validation import FieldError
 from otel_operator.prom.labels import go_quote
 from otel_operator.prom.promconfig import PromConfigError, load_yaml, static_target_groups
 from otel_operator.prom.relabel import RelabelConfigError, parse_relabel_configs
+from otel_operator.prom.scrape_schema import prometheus_config_problems, scrape_config_problems
 from otel_operator.prom.targets import (
     GlobalDefaults,
     ScrapeConfigError,
@@ -243,6 +244,18 @@ class TelemetryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetLimits:
+    """`target_limits` (ours; upstream has no cap): the most candidate targets one job may have, and all served jobs
+    together, before a job is skipped (not served, with a Warning). 0 turns a cap off. Defaults: 200,000 per job is
+    above a target for every Pod of the largest cluster Kubernetes supports (150,000 Pods) and twice what one
+    EndpointSlice can hold (1,000 endpoints x 100 ports); 1,000,000 in total is about 7 GB of allocator memory
+    (docs/reliability.md), the point where one allocator stops being the right tool anyway."""
+
+    per_job: int = 200_000
+    total: int = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
 class AllocatorConfig:
     """The whole `targetallocator.yaml`, defaults applied. Durations are in milliseconds."""
 
@@ -261,6 +274,7 @@ class AllocatorConfig:
     collector_not_ready_grace_period: int = 30_000  # ms; 0 disables readiness filtering
     telemetry: TelemetryConfig = TelemetryConfig()
     http_server: ServerLimits = field(default_factory=ServerLimits)  # ours: the listeners' idle timeout, connection cap
+    target_limits: TargetLimits = TargetLimits()  # ours: the per-job and total target caps
 
     @property
     def uses_kubernetes(self) -> bool:
@@ -272,6 +286,7 @@ _TOP_KEYS: Final = tuple(f.name for f in dataclasses.fields(AllocatorConfig))
 _CR_KEYS: Final = tuple(f.name for f in dataclasses.fields(PrometheusCRConfig))
 _HTTPS_KEYS: Final = tuple(f.name for f in dataclasses.fields(HttpsConfig))
 _HTTP_SERVER_KEYS: Final = ("idle_timeout", "max_connections")
+_TARGET_LIMIT_KEYS: Final = tuple(f.name for f in dataclasses.fields(TargetLimits))
 _MONITOR_SELECTORS: Final = ("service_monitor", "pod_monitor", "scrape_config", "probe")
 
 
@@ -575,6 +590,8 @@ def _read_prometheus(reader: _Reader, value: object, path: str) -> PrometheusCon
     except ScrapeConfigError as err:
         # GlobalDefaults names the section itself ("global: scrape_timeout: ...").
         reader.fail(_join(path, "global"), str(err).removeprefix("global: "))
+    for where, message in prometheus_config_problems({"global": global_raw}, path):
+        reader.fail(where, message)
     entries = raw.get("scrape_configs")
     if entries is None:
         entries = []
@@ -640,9 +657,17 @@ def _read_scrape_config(
             job_discovery(settings.job_name, entry)
         except DiscoveryConfigError as err:
             messages.append(str(err))
+    # unknown keys, as Prometheus refuses them (a typo such as `scrape_intervall` would otherwise leave the default
+    # in force silently), each at its own path with the key it meant; the relabel rules' own are reported above,
+    # and the readers' vaguer words for the same keys give way
+    unknown = scrape_config_problems(entry, at, skip=("relabel_configs", "metric_relabel_configs"))
+    if unknown:
+        messages = [m for m in messages if "relabel_configs[" in m or "unknown field" not in m]
     for message in dict.fromkeys(messages):  # in order, once each
         reader.fail(at, message)
-    return settings if not messages else None
+    for where, message in unknown:
+        reader.fail(where, message)
+    return settings if not messages and not unknown else None
 
 
 def _read_cr(reader: _Reader, value: object, path: str) -> PrometheusCRConfig:
@@ -736,6 +761,23 @@ def _read_http_server(reader: _Reader, value: object, path: str) -> ServerLimits
     return ServerLimits(
         idle_timeout=reader.value(raw, "idle_timeout", path, ServerLimits().idle_timeout, idle),
         max_connections=reader.value(raw, "max_connections", path, 0, cap),
+    )
+
+
+def _read_target_limits(reader: _Reader, value: object, path: str) -> TargetLimits:
+    raw = reader.mapping(value, path, _TARGET_LIMIT_KEYS)
+    base = TargetLimits()
+    if raw is None:
+        return base
+
+    def count(value: object, at: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _Problem(f"expected a whole number of targets (0: no cap), got {_describe(value)}")
+        return value
+
+    return TargetLimits(
+        per_job=reader.value(raw, "per_job", path, base.per_job, count),
+        total=reader.value(raw, "total", path, base.total, count),
     )
 
 
@@ -843,6 +885,7 @@ def _read(raw_doc: object) -> tuple[AllocatorConfig, list[tuple[str, str]]]:
         ),
         telemetry=_read_telemetry(reader, raw.get("telemetry"), "telemetry"),
         http_server=_read_http_server(reader, raw.get("http_server"), "http_server"),
+        target_limits=_read_target_limits(reader, raw.get("target_limits"), "target_limits"),
     )
     return config, reader.problems
 
@@ -1172,6 +1215,8 @@ def to_dict(config: AllocatorConfig) -> dict[str, Any]:
             "idle_timeout": format_go_duration(round(config.http_server.idle_timeout * 1000)),
             "max_connections": config.http_server.max_connections,
         }
+    if config.target_limits != TargetLimits():
+        out["target_limits"] = dataclasses.asdict(config.target_limits)
     if config.collectors is not None:
         out["collectors"] = list(config.collectors)
     if config.telemetry.readers:

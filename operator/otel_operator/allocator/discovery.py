@@ -228,8 +228,12 @@ class DiscoveryRouter:
     jobs change).
     """
 
-    def __init__(self, objects: Callable[[str], Iterable[Obj]]) -> None:
+    def __init__(self, objects: Callable[[str], Iterable[Obj]], max_group_targets: int = 0) -> None:
+        """`max_group_targets` (0: none): an EndpointSlice or Endpoints group with more targets is counted, not
+        built (`withheld` says how many it has); the allocator passes the per-job target cap, as such a group could
+        never be served anyway."""
         self._objects = objects
+        self._max_group_targets = max_group_targets
         self._indexes: dict[IndexKey, DiscoveryIndex] = {}
         self._readers: dict[IndexKey, list[tuple[str, KubernetesSD]]] = {}
         self._jobs: dict[str, JobDiscovery] = {}
@@ -257,11 +261,18 @@ class DiscoveryRouter:
         for key in list(self._indexes):
             if key not in readers:
                 del self._indexes[key]
-        for key in readers:
-            if key not in self._indexes:
+        for key, entries in readers.items():
+            # build only the namespaces some reader keeps: a Service nobody reads costs no targets. Narrowing or
+            # widening the set changes no group an unchanged reader keeps, and changed readers get all theirs below.
+            namespaces = _namespaces_read(sd for _, sd in entries)
+            index = self._indexes.get(key)
+            if index is None:
                 index = self._indexes[key] = DiscoveryIndex(key[0], key[1])
+                index.set_bounds(self._max_group_targets, namespaces)
                 for kind in sorted(index.kinds):  # Pods before Services etc. does not matter: groups rebuild
                     index.replace(kind, _admitted(key, kind, self._objects(kind)))
+            else:
+                index.set_bounds(self._max_group_targets, namespaces)
         self._readers = readers
         poll_readers: dict[PolledSD, list[tuple[str, PolledEntry]]] = {}
         for name, discovery in self._jobs.items():
@@ -278,6 +289,17 @@ class DiscoveryRouter:
                 groups += [entry.wrap(g) for g in self._polled.get(entry.config, {}).values()]
             out[name] = groups
         return out
+
+    def withheld(self, job: str, group: TargetGroup) -> int:
+        """How many targets a group routed to `job` has that were counted but not built (0: none withheld)."""
+        prefix, _, rest = group.source.partition("/")
+        if prefix != SD_PREFIX or (discovery := self._jobs.get(job)) is None:
+            return 0
+        position, _, inner = rest.partition("/")
+        for sd in discovery.kubernetes:
+            if str(sd.position) == position and (index := self._indexes.get(sd.index_key)) is not None:
+                return index.withheld.get(inner, 0)
+        return 0
 
     def polled(self, config: PolledSD, groups: Iterable[TargetGroup]) -> list[Update]:
         """One refresh of a poller (empty groups remove their source); the updates for the jobs that read it. A
@@ -327,6 +349,16 @@ class DiscoveryRouter:
             if kind in index.kinds:
                 out += self._route(key, index.replace(kind, _admitted(key, kind, objs)))
         return out
+
+
+def _namespaces_read(entries: Iterable[KubernetesSD]) -> frozenset[str] | None:
+    """The namespaces any of these entries keeps; None when one keeps every namespace (or reads nodes)."""
+    out: set[str] = set()
+    for sd in entries:
+        if sd.namespaces is None or sd.role is Role.NODE:
+            return None
+        out |= sd.namespaces
+    return frozenset(out)
 
 
 def _admitted(key: IndexKey, kind: str, objs: Iterable[Obj]) -> Iterable[Obj]:

@@ -81,6 +81,35 @@ class AllocatorMetrics:
             registry=r,
         )
 
+        self.jobs_over_cap = Gauge(
+            "opentelemetry_allocator_jobs_over_target_cap",
+            "Jobs not served because their candidate targets exceed a target cap (target_limits), by cap.",
+            ["cap"],
+            registry=r,
+        )
+        self.job_targets_over_cap = Gauge(
+            "opentelemetry_allocator_job_targets_over_cap",
+            "Candidate targets of each job that is not served because of a target cap.",
+            ["job_name", "cap"],
+            registry=r,
+        )
+        self.target_cap = Gauge(
+            "opentelemetry_allocator_target_cap",
+            "The configured target caps (0: none), by cap.",
+            ["cap"],
+            registry=r,
+        )
+
+    def set_over_cap(self, over: dict[str, tuple[int, str]]) -> None:
+        """`over`: job → (candidate targets, which cap) for every job currently skipped."""
+        self.job_targets_over_cap.clear()
+        counts = dict.fromkeys(("per_job", "total"), 0)
+        for job, (count, which) in over.items():
+            self.job_targets_over_cap.labels(job, which).set(count)
+            counts[which] = counts.get(which, 0) + 1
+        for which, n in counts.items():
+            self.jobs_over_cap.labels(which).set(n)
+
     def set_assignment(self, per_collector: dict[str, int], unassigned: int, remaining: int) -> None:
         self.targets_per_collector.clear()
         for name, count in per_collector.items():

@@ -15,13 +15,22 @@ The assignment is the strategy's pure function of (all targets, collectors). For
 set solves it afresh. After it, only the (collector, job) bodies whose membership or content changed are
 re-serialised. Bodies list targets in key order, so equal content
 gives equal bytes and a stable ETag (upstream's order is random on every request).
+
+Target caps: a job may have at most `per_job_limit` candidate targets and all served jobs together at most
+`total_limit` (0: no cap). A candidate is a discovered target of a group the job's relabeling does not drop as a
+whole: the leading rules that read only group-level labels (a ServiceMonitor's Service-label `keep`, its namespace)
+are decided once per group, before any target is assembled, so a big Service only counts against the monitors that
+select it. A group the discovery withheld (too big to build, see `DiscoveryIndex.withheld`) counts with its counted
+size. A job over its cap, or among the largest ones when the total is over, is not served at all (its targets are
+dropped, as Prometheus's `target_limit` fails the whole scrape config) until it fits again; `over_cap` says which.
+Groups are assembled (relabeled) in `flush`, only for jobs within their caps.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus
 
@@ -31,7 +40,8 @@ from otel_operator.allocator.strategies import Collector, ConsistentHashing, Str
 from otel_operator.allocator.strategies.market import Market
 from otel_operator.prom.labels import META_PREFIX
 from otel_operator.prom.model import TargetGroup
-from otel_operator.prom.targets import AssembledTarget, Mode, ScrapeJob, ScrapeSettings
+from otel_operator.prom.relabel import Action, RelabelChain, RelabelConfig
+from otel_operator.prom.targets import NO_SHARDING, AssembledTarget, Mode, ScrapeJob, ScrapeSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +87,90 @@ def _served(key: str, target: AssembledTarget, with_node: bool) -> ServedTarget:
 
 
 Kept = tuple[tuple[str, AssembledTarget], ...]  # a group's kept targets with their keys
+SLICE = 1024  # targets handled between two stop checks (and freed at once when a big job goes)
+
+# Label names that Kubernetes endpointslice/endpoints targets never carry themselves: their values come from the
+# group (the slice or Endpoints object, its Service, its namespace), so they are equal for every target of a group.
+_GROUP_ONLY = (
+    "__meta_kubernetes_service_",
+    "__meta_kubernetes_namespace",
+    "__meta_kubernetes_endpointslice_label",
+    "__meta_kubernetes_endpointslice_annotation",
+    "__meta_kubernetes_endpointslice_name",
+    "__meta_kubernetes_endpointslice_address_type",
+    "__meta_kubernetes_endpoints_label",
+    "__meta_kubernetes_endpoints_annotation",
+    "__meta_kubernetes_endpoints_name",
+)
+_GROUP_ROLES = frozenset({"endpointslice", "endpoints"})
+_DECIDING = frozenset({Action.KEEP, Action.DROP, Action.KEEPEQUAL, Action.DROPEQUAL})
+_SETTING = frozenset({Action.REPLACE, Action.LOWERCASE, Action.UPPERCASE, Action.HASHMOD})
+
+
+def _per_target(name: str) -> bool:
+    """Whether targets of an endpointslice/endpoints group may carry `name` (so it may differ between them)."""
+    return name == "__address__" or (name.startswith("__meta_") and not name.startswith(_GROUP_ONLY))
+
+
+def group_rules(rules: Sequence[RelabelConfig]) -> tuple[RelabelChain, ...]:
+    """The leading rules that can be decided for a whole endpointslice/endpoints group at once, one chain each:
+    `keep`/`drop` (and the `*equal` ones) reading only group-level names, and value-setting rules that read and
+    write only such names (prometheus-operator's `__tmp_prometheus_job_name` copy). Stops at the first other rule:
+    what follows may depend on a target's own labels."""
+    out: list[RelabelChain] = []
+    for rule in (NO_SHARDING, *rules):
+        reads = list(rule.source_labels or ())
+        if rule.action in (Action.KEEPEQUAL, Action.DROPEQUAL):
+            reads.append(rule.target_label)
+        if any(_per_target(name) for name in reads):
+            break
+        sets_uniformly = rule.action in _SETTING and "$" not in rule.target_label
+        if rule.action not in _DECIDING and not (sets_uniformly and not _per_target(rule.target_label)):
+            break
+        out.append(RelabelChain((rule,)))
+    return tuple(out)
+
+
+def group_dropped(chains: Sequence[RelabelChain], group: TargetGroup, seeds: Iterable[tuple[str, str]]) -> bool:
+    """Whether `chains` (from `group_rules`) drop every target of `group`: decided on the group's labels alone,
+    for Kubernetes endpointslice/endpoints groups (source `kubernetes_sd_configs/<n>/<role>/...`); False otherwise."""
+    parts = group.source.split("/", 3)
+    if not chains or len(parts) < 3 or parts[0] != "kubernetes_sd_configs" or parts[2] not in _GROUP_ROLES:
+        return False
+    labels = {name: value for name, value in group.labels.items() if value}
+    for name, value in seeds:
+        labels.setdefault(name, value)
+    return not all(chain.process(labels, None) for chain in chains)
+
+
+@dataclass(frozen=True, slots=True)
+class OverCap:
+    """A job not served because of a target cap: its candidate count, the cap and which cap it is."""
+
+    count: int
+    cap: int
+    which: str  # "per_job" or "total"
+
+
+class FlushAborted(Exception):
+    """`abort()` was called while a flush ran: the model is left half-updated (the process is stopping)."""
 
 
 @dataclass(slots=True)
 class _Job:
     scrape: ScrapeJob
     groups: dict[str, TargetGroup] = field(default_factory=dict)  # raw, by source
-    kept: dict[str, Kept] = field(default_factory=dict)  # assembled and kept, by source
-    discovered: int = 0  # targets in `groups`, before relabel filtering
+    kept: dict[str, Kept] = field(default_factory=dict)  # assembled and kept, by source (only assembled ones)
+    discovered: int = 0  # targets in `groups` (withheld ones counted), before relabel filtering
     targets: dict[str, ServedTarget] = field(default_factory=dict)  # by key
+    sizes: dict[str, int] = field(default_factory=dict)  # discovered targets per source
+    candidates: dict[str, int] = field(default_factory=dict)  # per source: its size, 0 if dropped as a whole
+    pending: set[str] = field(default_factory=set)  # sources whose `kept` is not assembled yet
+    group_chains: tuple[RelabelChain, ...] = ()
+    over: OverCap | None = None
+
+    def __post_init__(self) -> None:
+        self.group_chains = group_rules(self.scrape.settings.relabel_configs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +190,18 @@ class FlushResult:
 class AllocationModel:
     """Jobs, targets, collectors, assignment and the served bodies. Feed it, then `flush()`; not thread-safe."""
 
-    def __init__(self, strategy: Strategy, *, filtering: bool = True) -> None:
+    def __init__(
+        self, strategy: Strategy, *, filtering: bool = True, per_job_limit: int = 0, total_limit: int = 0
+    ) -> None:
         """`filtering`: apply each job's relabel rules to decide which targets exist (`filter_strategy:
         relabel-config`, the default); without it every discovered target is kept, its identity being its
-        non-meta labels."""
+        non-meta labels. `per_job_limit` / `total_limit`: the target caps (0: none), see the module doc."""
         self.strategy = strategy
         self.filtering = filtering
+        self.per_job_limit = per_job_limit
+        self.total_limit = total_limit
+        # called between slices of a flush: True stops it (FlushAborted); the shell may also pause there
+        self.should_stop: Callable[[], bool] = lambda: False
         self._with_node = strategy.name == "per-node"  # the only strategy that reads a target's node
         self._jobs: dict[str, _Job] = {}
         self._collectors: tuple[Collector, ...] = ()
@@ -130,6 +221,7 @@ class AllocationModel:
         self._jobs_body = EMPTY_MAP
         self._listed: tuple[str, ...] = ()  # the jobs `_jobs_body` lists
         self._flushing = False
+        self._graveyard: list[Sequence[object] | Mapping[str, object]] = []
 
     # ------------------------------------------------------------------------------------------- feeding
 
@@ -138,7 +230,9 @@ class AllocationModel:
         wanted = {s.job_name: s for s in settings}
         for name in list(self._jobs):
             if name not in wanted:
-                self._removed.update(self._jobs.pop(name).targets)
+                gone = self._jobs.pop(name)
+                self._removed.update(gone.targets)
+                self._bury_job(gone)
                 self._dirty_jobs.add(name)
                 self._jobs_dirty = True
         for name, s in wanted.items():
@@ -148,44 +242,68 @@ class AllocationModel:
                 self._jobs_dirty = True
             elif job.scrape.settings != s:
                 job.scrape = ScrapeJob(s)
-                job.kept = {source: self._assemble(job.scrape, group) for source, group in job.groups.items()}
+                job.group_chains = group_rules(s.relabel_configs)
+                job.candidates = {src: self._candidates(job, g, job.sizes[src]) for src, g in job.groups.items()}
+                self._bury(*job.kept.values())
+                job.kept.clear()  # re-assembled in the next flush (if the job fits its cap)
+                job.pending = set(job.groups)
                 self._dirty_jobs.add(name)
 
     @property
     def job_names(self) -> tuple[str, ...]:
         return tuple(self._jobs)
 
-    def update_group(self, job_name: str, group: TargetGroup) -> None:
-        """Replace the group with `group.source` in a job (an empty group removes it). Unknown jobs are ignored."""
+    def update_group(self, job_name: str, group: TargetGroup, withheld: int = 0) -> None:
+        """Replace the group with `group.source` in a job (an empty group removes it). Unknown jobs are ignored.
+        `withheld`: the group was too big to build and has this many targets (its `targets` are empty). Cheap:
+        the group is assembled in the next `flush`, and only if the job fits its cap."""
         job = self._jobs.get(job_name)
         if job is None:
             return
-        old = job.groups.get(group.source)
+        source = group.source
+        old = job.groups.get(source)
         if old is not None:
-            job.discovered -= len(old.targets)
-        if group.targets:
-            job.groups[group.source] = group
-            job.discovered += len(group.targets)
-            job.kept[group.source] = self._assemble(job.scrape, group)
+            job.discovered -= job.sizes.pop(source)
+            self._bury(old.targets, job.kept.get(source, ()))
+        size = withheld or len(group.targets)
+        if size:
+            job.groups[source] = group
+            job.sizes[source] = size
+            job.discovered += size
+            job.candidates[source] = self._candidates(job, group, size)
+            job.kept.pop(source, None)
+            job.pending.add(source)
         elif old is not None:
-            del job.groups[group.source]
-            del job.kept[group.source]
+            del job.groups[source]
+            del job.candidates[source]
+            job.kept.pop(source, None)
+            job.pending.discard(source)
         else:
             return
         self._dirty_jobs.add(job_name)
 
-    def replace_groups(self, job_name: str, groups: Iterable[TargetGroup]) -> None:
-        """Make a job's groups exactly `groups` (a job's discovery restarted, or a new job's first sync)."""
+    def replace_groups(
+        self, job_name: str, groups: Iterable[TargetGroup], withheld: Mapping[str, int] | None = None
+    ) -> None:
+        """Make a job's groups exactly `groups` (a job's discovery restarted, or a new job's first sync);
+        `withheld` gives the counted size of the groups too big to build, by source."""
         job = self._jobs.get(job_name)
         if job is None:
             return
-        fresh = {g.source: g for g in groups if g.targets}
+        sizes = withheld or {}
+        fresh = {g.source: g for g in groups if g.targets or sizes.get(g.source)}
         for source in [s for s in job.groups if s not in fresh]:
             self.update_group(job_name, TargetGroup(source))
         for group in fresh.values():
-            if job.groups.get(group.source) is not group:
-                self.update_group(job_name, group)
+            count = sizes.get(group.source, 0)
+            if job.groups.get(group.source) is not group or (count and job.sizes.get(group.source) != count):
+                self.update_group(job_name, group, count)
         self._dirty_jobs.add(job_name)
+
+    def _candidates(self, job: _Job, group: TargetGroup, size: int) -> int:
+        if self.filtering and group_dropped(job.group_chains, group, job.scrape.settings.seeds()):
+            return 0
+        return size
 
     def set_collectors(self, collectors: Iterable[Collector]) -> None:
         new = tuple(sorted({c.name: c for c in collectors}.values(), key=lambda c: c.name))
@@ -223,7 +341,78 @@ class AllocationModel:
         finally:
             self._flushing = False
 
+    def abort(self) -> None:
+        """Make a running (or the next) flush stop at its next slice with FlushAborted: the process is stopping."""
+        self.should_stop = lambda: True
+
+    def _apply_caps(self) -> None:
+        """Decide which jobs are over a cap (see the module doc); a job that starts or stops being over is dirty."""
+        counts = {name: sum(job.candidates.values()) for name, job in self._jobs.items()}
+        over: dict[str, OverCap] = {}
+        if self.per_job_limit:
+            over = {n: OverCap(c, self.per_job_limit, "per_job") for n, c in counts.items() if c > self.per_job_limit}
+        if self.total_limit:
+            fitting = sorted(((c, n) for n, c in counts.items() if n not in over), key=lambda cn: (-cn[0], cn[1]))
+            total = sum(c for c, _ in fitting)
+            for count, name in fitting:  # the largest jobs go first: one runaway job must not starve the rest
+                if total <= self.total_limit:
+                    break
+                over[name] = OverCap(count, self.total_limit, "total")
+                total -= count
+        for name, job in self._jobs.items():
+            now = over.get(name)
+            if (job.over is None) != (now is None):
+                self._dirty_jobs.add(name)
+                if now is not None:  # serve nothing of it, and free what it had assembled
+                    self._bury(*job.kept.values())
+                    job.kept.clear()
+                    job.pending = set(job.groups)
+            job.over = now
+
+    def over_cap(self) -> dict[str, OverCap]:
+        """The jobs currently not served because of a target cap."""
+        return {name: job.over for name, job in self._jobs.items() if job.over is not None}
+
+    def _assemble_pending(self, job: _Job) -> None:
+        """Assemble (relabel) the job's pending groups, in slices of SLICE targets between stop checks."""
+        stop = self.should_stop
+        for source in sorted(job.pending):
+            group = job.groups[source]
+            if len(group.targets) <= SLICE:
+                if stop():
+                    raise FlushAborted
+                job.kept[source] = self._assemble(job.scrape, group)
+                continue
+            parts: list[Kept] = []
+            for start in range(0, len(group.targets), SLICE):
+                if stop():
+                    raise FlushAborted
+                part = TargetGroup(source, group.targets[start : start + SLICE], group.labels)
+                parts.append(self._assemble(job.scrape, part))
+            job.kept[source] = tuple(kept for part in parts for kept in part)
+        job.pending.clear()
+
+    def _bury(self, *containers: Sequence[object] | Mapping[str, object]) -> None:
+        """Keep big containers that are being dropped until the end of the flush, which frees them a slice at a
+        time (`_drain`): freeing 100k targets at once is one uninterruptible pause of about 100 ms."""
+        self._graveyard.extend(c for c in containers if len(c) > SLICE)
+
+    def _bury_job(self, job: _Job) -> None:
+        self._bury(job.targets, *job.kept.values(), *(g.targets for g in job.groups.values()))
+
+    def _drain(self) -> None:
+        """Drop the buried containers' references a slice at a time (the elements go when nothing else holds
+        them), so another thread gets the interpreter between slices."""
+        grave, self._graveyard = self._graveyard, []
+        while grave:
+            container = grave.pop()
+            items: list[object] = list(container.values() if isinstance(container, Mapping) else container)
+            del container  # the list holds the elements now: dropping the container frees none of them
+            while items:
+                del items[-SLICE:]
+
     def _flush(self) -> FlushResult:
+        self._apply_caps()
         dirty = self._dirty_jobs
         self._dirty_jobs = set()
         collectors_changed, self._collectors_dirty = self._collectors_dirty, False
@@ -231,13 +420,18 @@ class AllocationModel:
         first, self._synced_once = not self._synced_once, True
 
         targets_changed = False
-        for name in dirty:
+        for name in sorted(dirty):
+            if self.should_stop():
+                raise FlushAborted
             job = self._jobs.get(name)
             if job is not None:
+                if job.over is None:
+                    self._assemble_pending(job)
                 targets_changed |= self._recompute_targets(job)
             else:
                 targets_changed = True
         if not (targets_changed or collectors_changed or jobs_changed or first):
+            self._drain()
             return FlushResult(frozenset(dirty))
 
         added, removed = self._added, self._removed
@@ -252,6 +446,7 @@ class AllocationModel:
             if listed != self._listed:
                 self._listed = listed
                 self._jobs_body = self._render_jobs(listed)
+        self._drain()
         return FlushResult(frozenset(dirty), True, moved, bodies)
 
     def _reassign(self, dirty: set[str], *, everything: bool) -> tuple[set[str], int]:
@@ -304,7 +499,13 @@ class AllocationModel:
             for key in old.keys() - latest.keys():
                 self._removed.add(key)
                 self._added.pop(key, None)
+        stop, countdown = self.should_stop, SLICE
         for key, target in latest.items():
+            countdown -= 1
+            if not countdown:
+                countdown = SLICE
+                if stop():
+                    raise FlushAborted
             previous = old.get(key)
             if previous is not None and (
                 previous.served_labels is target.served_labels or previous.served_labels == target.served_labels
@@ -319,6 +520,8 @@ class AllocationModel:
                 elif previous.ref != served.ref:  # its node changed: the strategy must see it again
                     self._removed.add(key)
                     self._added[key] = served.ref
+        if len(old) > SLICE:
+            self._bury(old)
         job.targets = fresh
         return changed
 

@@ -31,6 +31,7 @@ from otel_operator.manifests.allocator_config import go_duration
 from otel_operator.manifests.collector_config import PROMETHEUS, prometheus_config
 from otel_operator.manifests.model import Build, BuildOptions
 from otel_operator.manifests.problems import Problems
+from otel_operator.prom.scrape_schema import prometheus_config_problems, scrape_configs_problems
 
 SUPPORTED_MODES: Final = ("deployment", "daemonset", "statefulset", "sidecar")
 ALLOCATOR_MODES: Final = ("statefulset", "daemonset")
@@ -166,6 +167,23 @@ def _prometheus_receiver(config: Mapping[str, Any], found: Problems) -> bool:
     return False
 
 
+def _check_prometheus_keys(config: Mapping[str, Any], found: Problems) -> None:
+    """Every prometheus receiver's `config` is a Prometheus configuration, which Prometheus reads strictly: an unknown
+    key (a typo such as `scrape_intervall`) makes the collector refuse it, where a lenient reader would drop it and
+    scrape with the default. Only the `config` subtree is Prometheus's; the receiver's own keys beside it
+    (`target_allocator`, `trim_metric_suffixes`, ...) are the receiver's."""
+    receivers = config.get("receivers")
+    if not isinstance(receivers, Mapping):
+        return
+    for name, receiver in receivers.items():
+        if str(name) != PROMETHEUS and not str(name).startswith(f"{PROMETHEUS}/"):
+            continue
+        if isinstance(receiver, Mapping):
+            at = f"spec.config.receivers.{name}.config"
+            for path, message in prometheus_config_problems(receiver.get("config"), at):
+                found.error(path, message)
+
+
 def _check_embedded_allocator(
     spec: Mapping[str, Any], mode: str, config: Mapping[str, Any], options: BuildOptions, found: Problems
 ) -> None:
@@ -221,6 +239,7 @@ def check_collector(resource: Mapping[str, Any], options: BuildOptions | None = 
     if mode not in SUPPORTED_MODES:
         found.error("spec.mode", f'"{mode}" is not a mode; use one of {", ".join(SUPPORTED_MODES)}')
     _check_pipelines(config, found)
+    _check_prometheus_keys(config, found)
     nulls = _null_components(config)
     if nulls:
         found.warn(
@@ -281,6 +300,8 @@ def check_target_allocator(
             "allocator embedded in a collector: spec.targetAllocator.mtls.enabled); set it to false",
         )
     _check_durations(spec, "spec", ("collectorNotReadyGracePeriod",), found)
+    for path, message in scrape_configs_problems(spec.get("scrapeConfigs"), "spec.scrapeConfigs"):
+        found.error(path, message)
     if not has_collector and not spec.get("scrapeConfigs") and not (spec.get("prometheusCR") or {}).get("enabled"):
         found.warn(
             "spec.scrapeConfigs",

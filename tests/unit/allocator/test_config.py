@@ -671,3 +671,39 @@ def test_go_durations(text: str, ms: int, rendered: str) -> None:
 def test_bad_go_durations(text: str) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
         parse_go_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "config: {global: {scrape_intervall: 5s}}\n",
+            ['config.global.scrape_intervall: unknown key; did you mean "scrape_interval"?'],
+        ),
+        (
+            "config: {scrape_configs: [{job_name: a, scrape_intervall: 5s, static_configs: [{targets: ['x:1']}]}]}\n",
+            ['config.scrape_configs[0].scrape_intervall: unknown key; did you mean "scrape_interval"?'],
+        ),
+        (
+            "config: {scrape_configs: [{job_name: a, static_configs: [{targets: ['x:1'], lables: {a: b}}]}]}\n",
+            ['config.scrape_configs[0].static_configs[0].lables: unknown key; did you mean "labels"?'],
+        ),
+        (
+            "config: {scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pod, namespace: {names: [x]}}]}]}"
+            "\n",
+            ['config.scrape_configs[0].kubernetes_sd_configs[0].namespace: unknown key; did you mean "namespaces"?'],
+        ),
+    ],
+)
+def test_unknown_scrape_config_keys_are_refused_at_start(text: str, expected: list[str]) -> None:
+    """As Prometheus reads the file: a typo is refused with the key it meant, not dropped to leave the default."""
+    assert problems(text, env=NS) == expected
+
+
+def test_free_form_maps_in_a_scrape_config_take_any_key() -> None:
+    text = (
+        "config: {scrape_configs: [{job_name: a, params: {modul: [x]}, "
+        "static_configs: [{targets: ['x:1'], labels: {lables: b}}]}]}\n"
+    )
+    [job] = load_config(text, env=NS).config.jobs
+    assert job.job_name == "a"

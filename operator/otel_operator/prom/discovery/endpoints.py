@@ -65,6 +65,28 @@ def _address_labels(addr: Obj, nodes: Mapping[str, Labels] | None) -> Labels:
     return labels
 
 
+def count_endpoints_targets(eps: Obj, *, pods: Mapping[Key, PodInfo] = _NO_PODS) -> int:
+    """How many targets `build_endpoints` makes of this object, counted without making them (addresses x ports per
+    subset, plus the known pods' uncovered container ports)."""
+    count = 0
+    seen: dict[Key, tuple[PodInfo, set[int]]] = {}
+    for subset in eps.get("subsets") or ():
+        addresses = [*(subset.get("addresses") or ()), *(subset.get("notReadyAddresses") or ())]
+        ports = subset.get("ports") or ()
+        if not addresses or not ports:
+            continue
+        count += len(addresses) * len(ports)
+        numbers = {int(port.get("port") or 0) for port in ports}
+        for addr in addresses:
+            ref = pod_ref(addr.get("targetRef"))
+            pod = pods.get(ref) if ref is not None else None
+            if pod is not None:
+                seen.setdefault(pod.key, (pod, set()))[1].update(numbers)
+    for pod, seen_ports in seen.values():
+        count += sum(1 for number, _, _ in pod.extras if number not in seen_ports)
+    return count
+
+
 def build_endpoints(
     eps: Obj,
     *,

@@ -115,6 +115,35 @@ def _endpoint_labels(ep: Obj, nodes: Mapping[str, Labels] | None) -> Labels:
     return labels
 
 
+def count_endpointslice_targets(
+    eps: Obj, *, service: ServiceInfo | None = None, pods: Mapping[Key, PodInfo] = _NO_PODS
+) -> int:
+    """How many targets `build_endpointslice` makes of this slice, counted without making them: endpoint addresses
+    x ports, plus the known pods' container ports that no slice port covers. Cheap (no label dict is built), so a
+    caller can refuse a slice whose targets would not fit before paying for them."""
+    address_type = eps.get("addressType") or ""
+    if service is not None and service.primary_family is not None and address_type != service.primary_family:
+        return 0
+    ports = eps.get("ports") or ()
+    if not ports:
+        return 0
+    numbers = {int(p["port"]) for p in ports if p.get("port") is not None}
+    count = 0
+    seen: dict[Key, tuple[PodInfo, set[int]]] = {}
+    for ep in eps.get("endpoints") or ():
+        addresses = ep.get("addresses")
+        if not addresses:
+            continue
+        count += len(addresses) * len(ports)
+        ref = pod_ref(ep.get("targetRef"))
+        pod = pods.get(ref) if ref is not None else None
+        if pod is not None:
+            seen.setdefault(pod.key, (pod, set()))[1].update(numbers)
+    for pod, seen_ports in seen.values():
+        count += sum(1 for number, _, _ in pod.extras if number not in seen_ports)
+    return count
+
+
 def build_endpointslice(
     eps: Obj,
     *,

@@ -11,6 +11,12 @@ after each event, rebuilds only the groups that read the changed object, found t
 - Namespace → every group in it (`attach_metadata.namespace`);
 - ReplicaSet / Job → the Pods it controls, then as for a Pod (`attach_metadata.deployment` / `cronjob`).
 
+Bounds (the allocator's target caps): with `max_group_targets` set, an EndpointSlice or Endpoints object whose
+targets would number more is counted but not built: its group keeps its labels, has no targets, and `withheld`
+maps its source to the count, so nothing the size of a runaway Service is ever materialised. With `namespaces`
+set, only the own objects in those namespaces are built at all (the others are kept, unbuilt, until a reader asks
+for their namespace): a Service no job reads costs its objects, not its targets.
+
 A rebuilt group is returned only when it differs from the one last returned for its source. An empty group
 (`TargetGroup(source)`) means "remove the group with this source", as Prometheus's discoverers send on delete.
 
@@ -36,10 +42,11 @@ from otel_operator.prom.discovery.common import (
     namespace_metadata_labels,
     node_metadata_labels,
 )
-from otel_operator.prom.discovery.endpoints import build_endpoints, endpoints_source
+from otel_operator.prom.discovery.endpoints import build_endpoints, count_endpoints_targets, endpoints_source
 from otel_operator.prom.discovery.endpoints import node_ref as endpoints_node_ref
 from otel_operator.prom.discovery.endpointslice import (
     build_endpointslice,
+    count_endpointslice_targets,
     endpointslice_source,
     pod_ref,
     service_name_of,
@@ -118,6 +125,9 @@ class DiscoveryIndex:
         self._namespaces: dict[str, Labels] = {}
         self._controllers: dict[str, dict[Key, Controller]] = {"ReplicaSet": {}, "Job": {}}
         self._groups: dict[Key, TargetGroup] = {}  # the last non-empty group returned, per own object
+        self.max_group_targets = 0  # 0: no bound; else bigger EndpointSlices / Endpoints are counted, not built
+        self.withheld: dict[str, int] = {}  # source → target count of each group counted but not built
+        self._namespaces_built: frozenset[str] | None = None  # None: build every namespace's objects
 
         self._reads: dict[Key, _Reads] = {}
         self._by_pod: dict[Key, dict[Key, None]] = {}
@@ -176,6 +186,19 @@ class DiscoveryIndex:
             for group in self.delete(kind, *key):
                 changed[group.source] = group
         return list(changed.values())
+
+    def set_bounds(self, max_group_targets: int, namespaces: frozenset[str] | None) -> list[TargetGroup]:
+        """Change the bounds (see the module doc); returns the groups that changed (built, withheld or dropped)."""
+        old_limit, old_namespaces = self.max_group_targets, self._namespaces_built
+        self.max_group_targets, self._namespaces_built = max_group_targets, namespaces
+        if old_limit == max_group_targets and old_namespaces == namespaces:
+            return []
+        keys = self._pods if self.role is Role.POD else self._objects
+        if old_limit == max_group_targets and self.role is not Role.NODE:
+            wanted = [k for k in keys if _inside(k[0], old_namespaces) != _inside(k[0], namespaces)]
+        else:
+            wanted = list(keys)
+        return self._rebuild(wanted)
 
     def groups(self) -> list[TargetGroup]:
         """Every current non-empty group."""
@@ -350,36 +373,61 @@ class DiscoveryIndex:
         self._by_namespace.setdefault(key[0], {})[key] = None
 
     def _build(self, key: Key) -> TargetGroup:
+        if self.role is not Role.NODE and not _inside(key[0], self._namespaces_built):
+            return TargetGroup(self._source(*key))  # no reader wants this namespace: nothing to build
         namespace_labels = self._namespaces.get(key[0]) if self._with_namespaces else None
         nodes = self._nodes if self._with_nodes else None
         if self.role is Role.POD:
             pod = self._pods.get(key)
-            if pod is None:
-                return TargetGroup(pod_source(*key))
-            return build_pod(pod, nodes=nodes, namespace_labels=namespace_labels)
+            return (
+                TargetGroup(pod_source(*key))
+                if pod is None
+                else build_pod(pod, nodes=nodes, namespace_labels=namespace_labels)
+            )
         obj = self._objects.get(key)
         if obj is None:
             return TargetGroup(self._source(*key))
         if self.role in (Role.ENDPOINTS, Role.ENDPOINTSLICE):
-            reads = self._reads[key]
-            service = self._services.get(reads.service) if reads.service is not None else None
-            build = build_endpointslice if self.role is Role.ENDPOINTSLICE else build_endpoints
-            return build(obj, service=service, pods=self._pods, nodes=nodes, namespace_labels=namespace_labels)
+            return self._build_endpoints(key, obj, nodes, namespace_labels)
         if self.role is Role.NODE:
             return build_node(obj)
         build_own = build_service if self.role is Role.SERVICE else build_ingress
         return build_own(obj, namespace_labels=namespace_labels)
 
+    def _build_endpoints(
+        self, key: Key, obj: Obj, nodes: Mapping[str, Labels] | None, namespace_labels: Labels | None
+    ) -> TargetGroup:
+        """An EndpointSlice's or Endpoints' group; over `max_group_targets`, its labels only (counted, not built)."""
+        reads = self._reads[key]
+        service = self._services.get(reads.service) if reads.service is not None else None
+        build = build_endpointslice if self.role is Role.ENDPOINTSLICE else build_endpoints
+        if limit := self.max_group_targets:
+            if self.role is Role.ENDPOINTSLICE:
+                count = count_endpointslice_targets(obj, service=service, pods=self._pods)
+                stripped = {**obj, "endpoints": []}
+            else:
+                count = count_endpoints_targets(obj, pods=self._pods)
+                stripped = {**obj, "subsets": []}
+            source = self._source(*key)
+            if count > limit:  # the reader learns the count from `withheld`
+                self.withheld[source] = count
+                return build(stripped, service=service, nodes=nodes, namespace_labels=namespace_labels)
+            self.withheld.pop(source, None)
+        return build(obj, service=service, pods=self._pods, nodes=nodes, namespace_labels=namespace_labels)
+
     def _rebuild(self, keys: Iterable[Key]) -> list[TargetGroup]:
         changed: list[TargetGroup] = []
+        withheld = self.withheld
         for key in tuple(keys):  # a copy: the reverse index it may come from is not ours to iterate while building
+            before = withheld.get(self._source(*key)) if withheld else None
             group = self._build(key)
             old = self._groups.get(key)
             if not group.targets and not group.labels:
+                withheld.pop(group.source, None)
                 if old is not None:
                     del self._groups[key]
                     changed.append(group)
-            elif group != old:
+            elif group != old or withheld.get(group.source) != before:  # a withheld count changing is news too
                 self._groups[key] = group
                 changed.append(group)
         return changed
@@ -401,6 +449,10 @@ class DiscoveryIndex:
         else:
             return set()
         return set(known)
+
+
+def _inside(namespace: str, namespaces: frozenset[str] | None) -> bool:
+    return namespaces is None or namespace in namespaces
 
 
 def _controller_key(pod: PodInfo | None) -> tuple[str, str, str] | None:
