@@ -147,7 +147,7 @@ class Failure(enum.Enum):
     """What kind of failure a reflector backs off from; each has its own cap."""
 
     UNREACHABLE = "unreachable"  # no answer: connection refused or lost, a read timeout, a stream cut short
-    UNAVAILABLE = "unavailable"  # the server answered it cannot serve now: 429, 5xx, or a watch ended at once
+    UNAVAILABLE = "unavailable"  # the server answered it cannot serve now (429, 5xx), or expired a fresh list at once
     REFUSED = "refused"  # the server refused the request itself (401, 403, other 4xx): waits on a person
 
 

@@ -53,7 +53,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -72,10 +71,6 @@ from otel_operator.prom.regex import RegexError, compile_regex
 from otel_operator.prom.relabel import RelabelConfigError
 from otel_operator.prom.targets import GlobalDefaults, Mode, ScrapeConfigError, ScrapeJob
 from tests.unit.prom.test_relabel import MODULUS_TEXT, modulus_config
-
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "hack"))
-import prometheus_oracle  # noqa: E402  (hack/ is not a package)
 
 PROMTOOL_2 = shutil.which("promtool")
 needs_promtool_2 = pytest.mark.skipif(
@@ -643,18 +638,6 @@ class Tally:
 @pytest.fixture(scope="module")
 def shared_jobs() -> list[PackedJob]:
     return pack_jobs(random.Random(SEED), V2, CHAINS)
-
-
-@pytest.fixture(scope="module")
-def promtool_3() -> str:
-    """promtool v3.14: cached, or built now when Go is installed (seconds when Prometheus was built first)."""
-    binary = prometheus_oracle.find_promtool()
-    if binary is None:
-        pytest.skip(
-            f"promtool {prometheus_oracle.PROMETHEUS_VERSION} is not cached in {prometheus_oracle.cached_promtool()}"
-            " and Go is not installed to build it (`make oracles`; or set OTEL_OPERATOR_PROMTOOL)"
-        )
-    return binary
 
 
 Compare = Callable[[PackedJob, int, list[Any]], tuple[str, Summary]]  # (job, its index, promtool's results)

@@ -28,7 +28,6 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,6 @@ import yaml
 
 from otel_operator.prom import scrape_schema
 from otel_operator.prom.scrape_schema import SD_NAMES, ListOf, MapOf, Section, prometheus_config_problems
-
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "hack"))
-import prometheus_oracle  # noqa: E402  (hack/ is not a package)
 
 PROMTOOL_2 = shutil.which("promtool")
 SEED = 20261203
@@ -276,17 +271,6 @@ def compare(binary: str, cases: list[tuple[str, dict[str, Any]]], folder: Path, 
     print(f"{binary}: {tally}")  # shown with -s: the test's size
     assert not mismatches, f"{len(mismatches)} of {len(cases)} differ:\n" + "\n".join(mismatches[:10])
     return tally
-
-
-@pytest.fixture(scope="module")
-def promtool_3() -> str:
-    binary = prometheus_oracle.find_promtool()
-    if binary is None:
-        pytest.skip(
-            f"promtool {prometheus_oracle.PROMETHEUS_VERSION} is not cached in {prometheus_oracle.cached_promtool()}"
-            " and Go is not installed to build it (`make oracles`; or set OTEL_OPERATOR_PROMTOOL)"
-        )
-    return binary
 
 
 def test_mutations_agree_with_promtool_3(promtool_3: str, tmp_path: Path) -> None:

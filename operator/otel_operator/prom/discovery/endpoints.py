@@ -20,7 +20,7 @@ from otel_operator.prom.discovery.common import (
     metadata_of,
     source,
 )
-from otel_operator.prom.discovery.endpointslice import pod_ref
+from otel_operator.prom.discovery.endpointslice import PodPorts, note_pod_ports, pod_ref, uncovered_count
 from otel_operator.prom.discovery.pod import CONTAINER_PORT_PROTOCOL, PodInfo
 from otel_operator.prom.discovery.service import ServiceInfo
 from otel_operator.prom.labels import ADDRESS
@@ -69,7 +69,7 @@ def count_endpoints_targets(eps: Obj, *, pods: Mapping[Key, PodInfo] = _NO_PODS)
     """How many targets `build_endpoints` makes of this object, counted without making them (addresses x ports per
     subset, plus the known pods' uncovered container ports)."""
     count = 0
-    seen: dict[Key, tuple[PodInfo, set[int]]] = {}
+    seen: PodPorts = {}
     for subset in eps.get("subsets") or ():
         addresses = [*(subset.get("addresses") or ()), *(subset.get("notReadyAddresses") or ())]
         ports = subset.get("ports") or ()
@@ -78,13 +78,8 @@ def count_endpoints_targets(eps: Obj, *, pods: Mapping[Key, PodInfo] = _NO_PODS)
         count += len(addresses) * len(ports)
         numbers = {int(port.get("port") or 0) for port in ports}
         for addr in addresses:
-            ref = pod_ref(addr.get("targetRef"))
-            pod = pods.get(ref) if ref is not None else None
-            if pod is not None:
-                seen.setdefault(pod.key, (pod, set()))[1].update(numbers)
-    for pod, seen_ports in seen.values():
-        count += sum(1 for number, _, _ in pod.extras if number not in seen_ports)
-    return count
+            note_pod_ports(addr.get("targetRef"), numbers, pods, seen)
+    return count + uncovered_count(seen)
 
 
 def build_endpoints(

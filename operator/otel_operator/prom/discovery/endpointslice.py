@@ -60,11 +60,28 @@ def service_name_of(eps: Obj) -> str | None:
     return labels.get(SERVICE_NAME_LABEL) if labels else None
 
 
+# while counting an object's targets: each pod it points at, with the port numbers the object gives it
+PodPorts = dict[Key, tuple[PodInfo, set[int]]]
+
+
 def pod_ref(ref: Obj | None) -> Key | None:
     """The (namespace, name) a targetRef points at when it is a Pod: the key Prometheus looks the pod up by."""
     if ref is None or ref.get("kind") != "Pod":
         return None
     return ref.get("namespace") or "", ref.get("name") or ""
+
+
+def note_pod_ports(ref: Obj | None, numbers: set[int], pods: Mapping[Key, PodInfo], seen: PodPorts) -> None:
+    """Note that the pod `ref` points at (when known) has the ports `numbers` in the object being counted."""
+    key = pod_ref(ref)
+    pod = pods.get(key) if key is not None else None
+    if pod is not None:
+        seen.setdefault(pod.key, (pod, set()))[1].update(numbers)
+
+
+def uncovered_count(seen: PodPorts) -> int:
+    """The targets Prometheus adds for the seen pods' container ports that no endpoint port covers."""
+    return sum(1 for pod, covered in seen.values() for number, _, _ in pod.extras if number not in covered)
 
 
 def node_ref(ep: Obj) -> str | None:
@@ -129,19 +146,14 @@ def count_endpointslice_targets(
         return 0
     numbers = {int(p["port"]) for p in ports if p.get("port") is not None}
     count = 0
-    seen: dict[Key, tuple[PodInfo, set[int]]] = {}
+    seen: PodPorts = {}
     for ep in eps.get("endpoints") or ():
         addresses = ep.get("addresses")
         if not addresses:
             continue
         count += len(addresses) * len(ports)
-        ref = pod_ref(ep.get("targetRef"))
-        pod = pods.get(ref) if ref is not None else None
-        if pod is not None:
-            seen.setdefault(pod.key, (pod, set()))[1].update(numbers)
-    for pod, seen_ports in seen.values():
-        count += sum(1 for number, _, _ in pod.extras if number not in seen_ports)
-    return count
+        note_pod_ports(ep.get("targetRef"), numbers, pods, seen)
+    return count + uncovered_count(seen)
 
 
 def build_endpointslice(
