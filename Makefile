@@ -75,8 +75,9 @@ cluster-down: ## stop the local control plane (and its node, if it has one)
 bench: venv controlplane ## run the benchmarks; results go to docs/benchmarks.md
 	$(PY) bench/run.py
 
-crds: venv ## regenerate crds/ from operator/otel_operator/api/crds.py
+crds: venv ## regenerate crds/ (and the tests' stand-ins for prometheus-operator's CRDs) from operator/otel_operator/api/crds.py
 	$(PY) -m otel_operator.api.crds write crds/
+	$(PY) -m otel_operator.api.crds write-standins tests/data/standin-crds/
 
 manifests: helm ## copy crds/ into the chart and render deploy/otel-operator.yaml (the kubectl install) from it
 	$(PYTHON) hack/helm.py manifests

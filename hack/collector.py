@@ -16,6 +16,7 @@ generates: about a quarter of an hour on 2 cores, once).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -99,7 +100,7 @@ def build_collector(folder: Path) -> None:
     config.write_text(manifest_text(work))
     localcluster.log(f"building the OpenTelemetry Collector {OTELCOL_VERSION} with ocb in {work} (once)")
     localcluster.run([str(builder), f"--config={config}", "--ldflags=-s -w"], cwd=folder, env=env)
-    tmp = folder / f".{BINARY}.tmp"
+    tmp = folder / f".{BINARY}.{os.getpid()}.tmp"  # per process: two builds at once must not share it
     shutil.move(work / BINARY, tmp)
     tmp.rename(folder / BINARY)
     (folder / "components.json").write_text(components_record())

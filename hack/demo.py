@@ -230,7 +230,9 @@ async def demo(kubeconfig: str, once: bool) -> int:
     cfg = client.Configuration()
     await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
     async with ApiClient(configuration=cfg) as api:
-        crds = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "crds").glob("*.yaml"))]
+        # ours, and the tests' stand-ins for prometheus-operator's (the demo's cluster has none of its own)
+        files = [*sorted((ROOT / "crds").glob("*.yaml")), *sorted((ROOT / "tests/data/standin-crds").glob("*.yaml"))]
+        crds = [yaml.safe_load(p.read_text()) for p in files]
         for crd in crds:
             await apply(api, crd)
         await wait_established(api, [c["metadata"]["name"] for c in crds])

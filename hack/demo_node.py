@@ -37,8 +37,10 @@ NS = "opentelemetry"
 OPERATOR_NS = "otel-operator-system"
 JOB = "serviceMonitor/opentelemetry/sm-example/0"
 GUIDE = ROOT / "examples" / "troubleshooting-guide.yaml"
+STANDIN_CRDS = ROOT / "tests" / "data" / "standin-crds"
 APP = ROOT / "examples" / "py-prometheus-app" / "deployment.yaml"
-MONITOR_CRDS = ("monitoring.coreos.com_servicemonitors.yaml", "monitoring.coreos.com_podmonitors.yaml")
+# the tests' stand-ins for prometheus-operator's CRDs: the node's cluster has none of its own
+MONITOR_CRDS = ("monitoring.coreos.com_servicemonitors.standin.yaml", "monitoring.coreos.com_podmonitors.standin.yaml")
 TA_SERVICE_ACCOUNT = "opentelemetry-targetallocator-sa"  # the guide's allocator runs as it; the guide creates it
 
 Kubectl = Callable[..., str]
@@ -114,7 +116,7 @@ def install_chart(kubeconfig: str, kc: Kubectl) -> None:
 def apply_guide(kc: Kubectl) -> None:
     """The guide's prerequisites (prometheus-operator's CRDs, the allocator's ServiceAccount), then its resources
     and the app, as the guide applies them."""
-    kc("apply", "--server-side", *(f"--filename={ROOT / 'crds' / name}" for name in MONITOR_CRDS))
+    kc("apply", "--server-side", *(f"--filename={STANDIN_CRDS / name}" for name in MONITOR_CRDS))
     kc("wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=60s")
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}
     account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": TA_SERVICE_ACCOUNT, "namespace": NS}}

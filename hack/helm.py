@@ -34,8 +34,8 @@ CHART = ROOT / "charts" / "otel-operator"
 MANIFEST = ROOT / "deploy" / "otel-operator.yaml"
 # The kubectl install's release name and namespace (the Helm defaults users are told to use too).
 RELEASE, NAMESPACE = "otel-operator", "otel-operator-system"
-# The chart ships the CRDs this project owns. crds/ also holds stand-ins for prometheus-operator's CRDs (test
-# fixtures with reduced schemas): installing them would replace a cluster's real ones, so the chart leaves them out.
+# The chart ships the CRDs this project owns: crds/ (the tests' stand-ins for prometheus-operator's CRDs live in
+# tests/data/standin-crds/, where no install path looks: installing them would replace a cluster's real ones).
 CHART_CRDS = "opentelemetry.io_*.yaml"
 
 

@@ -197,7 +197,7 @@ def go_build_from_proxy(
     )
     (work / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{package}"\n')
     run(["go", "mod", "tidy"], cwd=work, env=env)
-    tmp = folder / f".{binary}.tmp"
+    tmp = folder / f".{binary}.{os.getpid()}.tmp"  # per process: two builds at once must not share it
     tag_args = ["-tags", tags] if tags else []
     run(
         ["go", "build", "-trimpath", *tag_args, "-ldflags", ldflags(upstream), "-o", str(tmp), package],
@@ -269,7 +269,7 @@ def build_from_module_proxy(version: str, names: tuple[str, ...] = (*BINARIES, K
     ldflags = kube_ldflags(version)
     for name in names:  # each lands (renamed into place) on its own: a failure later keeps the ones built
         pkg = PROXY_PACKAGES[name][0]
-        tmp = out / f".{name}.tmp"
+        tmp = out / f".{name}.{os.getpid()}.tmp"
         run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), pkg], cwd=work, env=env)
         tmp.rename(out / name)
     shutil.rmtree(work, ignore_errors=True)  # the module cache keeps the sources; the binaries are what we need

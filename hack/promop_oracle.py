@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -84,7 +85,7 @@ def build_oracle(folder: Path) -> None:
     (work / "go.mod").write_text(go_mod(upstream) + "\n")
     shutil.copy(SOURCE, work / "main.go")
     localcluster.run(["go", "mod", "tidy"], cwd=work, env=env)
-    tmp = folder / f".{BINARY}.tmp"
+    tmp = folder / f".{BINARY}.{os.getpid()}.tmp"  # per process: two builds at once must not share it
     localcluster.run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), "."], cwd=work, env=env)
     tmp.rename(folder / BINARY)
     shutil.rmtree(work, ignore_errors=True)  # the module cache keeps the sources

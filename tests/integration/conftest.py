@@ -18,6 +18,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
 import localcluster
+from otel_operator.api.crds import STANDIN_ANNOTATION
 from otel_operator.reconcile.runner import OperatorOptions, run_operator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,10 +46,16 @@ async def wait_for(predicate: Any, within: float = 30, interval: float = 0.2, wh
     raise AssertionError(f"timed out after {within}s waiting for {what}; last value: {last!r}")
 
 
-async def install_crds(api: ApiClient, folder: Path = ROOT / "crds") -> list[str]:
+STANDIN_CRDS = ROOT / "tests" / "data" / "standin-crds"  # prometheus-operator's kinds, for clusters without it
+
+
+async def install_crds(api: ApiClient, *folders: Path) -> list[str]:
+    """Our CRDs (crds/) and the monitoring stand-ins, or the CRDs of `folders`. A CRD the cluster already has is
+    replaced only if it is ours or a stand-in: a real prometheus-operator CRD (USE_EXISTING_CLUSTER) is left as it
+    is."""
     ext = client.ApiextensionsV1Api(api)
     names = []
-    for path in sorted(folder.glob("*.yaml")):
+    for path in sorted(p for folder in folders or (ROOT / "crds", STANDIN_CRDS) for p in folder.glob("*.yaml")):
         body = yaml.safe_load(path.read_text())
         names.append(body["metadata"]["name"])
         try:
@@ -57,6 +64,11 @@ async def install_crds(api: ApiClient, folder: Path = ROOT / "crds") -> list[str
             if err.status != 409:
                 raise
             current = await ext.read_custom_resource_definition(body["metadata"]["name"])
+            ours = body["spec"]["group"] == "opentelemetry.io" or STANDIN_ANNOTATION in (
+                current.metadata.annotations or {}
+            )
+            if not ours:
+                continue
             body["metadata"]["resourceVersion"] = current.metadata.resource_version
             await ext.replace_custom_resource_definition(body["metadata"]["name"], body)
 

@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import socket
+import subprocess
 import threading
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -31,7 +31,7 @@ from otel_operator.cli import build_parser, operator_options
 from otel_operator.manifests import naming
 from otel_operator.reconcile.kube import Kube, KubeError
 from otel_operator.reconcile.runner import run_operator
-from tests.integration.conftest import ROOT, install_crds, wait_for
+from tests.integration.conftest import ROOT, STANDIN_CRDS, install_crds, wait_for
 from tests.unit.test_chart import CHART, NON_DEFAULT, helm, operator_container, render
 
 pytestmark = pytest.mark.integration
@@ -137,7 +137,7 @@ async def test_every_object_passes_server_side_dry_run(admin: Kube, source: str)
     else:
         objects = [d for d in yaml.safe_load_all(MANIFEST.read_text()) if d]
     if any(o["kind"] == "ServiceMonitor" for o in objects):  # prometheus-operator's CRD, as a real cluster has it
-        crd = yaml.safe_load((ROOT / "crds" / "monitoring.coreos.com_servicemonitors.yaml").read_text())
+        crd = yaml.safe_load((STANDIN_CRDS / "monitoring.coreos.com_servicemonitors.standin.yaml").read_text())
         with contextlib.suppress(KubeError):
             await admin.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=crd)
         await wait_for(lambda: _established(admin, "servicemonitors.monitoring.coreos.com"), what="CRD established")
@@ -209,13 +209,85 @@ def guide_objects(namespace: str) -> list[dict[str, Any]]:
     return out
 
 
+SERVICE_MONITORS_CRD = "servicemonitors.monitoring.coreos.com"
+
+
+def prometheus_operators_service_monitor_crd() -> dict[str, Any]:
+    """prometheus-operator's ServiceMonitor CRD as a cluster running it has it, in miniature: its annotations, a
+    field and a printer column the stand-in lacks. Every install path must leave it exactly as it is."""
+    crd = yaml.safe_load((STANDIN_CRDS / "monitoring.coreos.com_servicemonitors.standin.yaml").read_text())
+    crd["metadata"]["annotations"] = {
+        "controller-gen.kubebuilder.io/version": "v0.19.0",
+        "operator.prometheus.io/version": "0.94.0",
+    }
+    (version,) = crd["spec"]["versions"]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["properties"]["sampleLimit"] = {"type": "integer", "format": "int64", "description": "per-scrape limit"}
+    version["additionalPrinterColumns"] = [{"name": "Sample Limit", "type": "integer", "jsonPath": ".spec.sampleLimit"}]
+    return crd
+
+
+async def install_prometheus_operators_crd(admin: Kube) -> dict[str, Any]:
+    """Put prometheus-operator's ServiceMonitor CRD in place (over the dry run's stand-in); returns it as served."""
+    ext = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    body = prometheus_operators_service_monitor_crd()
+    live = await admin.get(f"{ext}/{SERVICE_MONITORS_CRD}")
+    if live is None:
+        await admin.request("POST", ext, body=body)
+    elif (live["metadata"].get("annotations") or {}) != body["metadata"]["annotations"]:
+        body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        await admin.request("PUT", f"{ext}/{SERVICE_MONITORS_CRD}", body=body)
+    await wait_for(lambda: _established(admin, SERVICE_MONITORS_CRD), what="CRD established")
+    crd = await admin.get(f"{ext}/{SERVICE_MONITORS_CRD}")
+    assert crd is not None
+    return crd
+
+
+async def assert_untouched(admin: Kube, before: dict[str, Any]) -> None:
+    after = await admin.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{SERVICE_MONITORS_CRD}")
+    assert after is not None, "prometheus-operator's ServiceMonitor CRD was deleted"
+    assert after["metadata"]["uid"] == before["metadata"]["uid"], "prometheus-operator's CRD was recreated"
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], (
+        "prometheus-operator's ServiceMonitor CRD was written to"
+    )
+    (version,) = after["spec"]["versions"]
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Sample Limit"]
+    assert "sampleLimit" in version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+
+
+async def test_the_kubectl_install_upgrade_and_uninstall_leave_prometheus_operators_crds_alone(
+    admin: Kube, own_kubeconfig: str, tmp_path: Path
+) -> None:
+    before = await install_prometheus_operators_crd(admin)
+    kubectl = localcluster.kubectl_path()
+    assert kubectl is not None, "no kubectl beside the control-plane binaries: run `make controlplane`"
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"} | {"KUBERC": "off"}
+
+    def run(*args: str) -> str:
+        cmd = [str(kubectl), f"--kubeconfig={own_kubeconfig}", f"--cache-dir={tmp_path / 'cache'}", *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180, check=False)
+        assert done.returncode == 0, f"kubectl {' '.join(args)} exited {done.returncode}:\n{done.stderr}"
+        return done.stdout
+
+    # the README's commands, as written there: install, upgrade (the CRDs first), uninstall
+    out = run("apply", "--server-side", "-f", str(MANIFEST))
+    assert "servicemonitors.monitoring.coreos.com" not in out
+    out = run("apply", "--server-side", "-f", str(CHART / "crds"))
+    assert sorted(line.split()[0] for line in out.splitlines()) == [
+        "customresourcedefinition.apiextensions.k8s.io/opentelemetrycollectors.opentelemetry.io",
+        "customresourcedefinition.apiextensions.k8s.io/targetallocators.opentelemetry.io",
+    ]
+    await assert_untouched(admin, before)
+    run("delete", "--wait=true", "--timeout=120s", "-f", str(MANIFEST))
+    await assert_untouched(admin, before)
+
+
 async def test_install_run_as_service_account_uninstall(admin: Kube, own_kubeconfig: str, tmp_path: Path) -> None:
-    # the guide's ServiceMonitor needs the monitoring CRDs (stand-ins, not the chart's: it ships only its own)
-    monitoring = tmp_path / "monitoring-crds"
-    monitoring.mkdir()
-    for path in (ROOT / "crds").glob("monitoring.coreos.com_*.yaml"):
-        shutil.copy(path, monitoring / path.name)
-    await install_crds(admin.api, monitoring)
+    # the guide's ServiceMonitor needs the monitoring CRDs: prometheus-operator's, as a real cluster has it (the
+    # other kinds' stand-ins beside it; install_crds leaves a CRD that is not ours or a stand-in as it is)
+    prometheus_operators = await install_prometheus_operators_crd(admin)
+    await install_crds(admin.api, STANDIN_CRDS)
+    await assert_untouched(admin, prometheus_operators)
 
     # ---- install, as a user would
     out = helm_on(own_kubeconfig, "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace")
@@ -367,6 +439,7 @@ async def test_install_run_as_service_account_uninstall(admin: Kube, own_kubecon
     for crd in ("opentelemetrycollectors.opentelemetry.io", "targetallocators.opentelemetry.io"):
         assert await admin.get(f"{ext}/{crd}") is not None, f"{crd} was removed"
     assert await admin.get(collector_path) is not None
+    await assert_untouched(admin, prometheus_operators)  # neither helm install nor uninstall touched it
 
 
 async def _point_webhooks_at(admin: Kube, url: str) -> None:

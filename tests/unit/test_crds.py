@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from otel_operator.api.crds import all_crds, collector_crd, crd_filename, render_crd, target_allocator_crd
+from otel_operator.api.crds import (
+    STANDIN_ANNOTATION,
+    all_crds,
+    collector_crd,
+    crd_filename,
+    monitoring_crds,
+    render_crd,
+    target_allocator_crd,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
+STANDINS = ROOT / "tests" / "data" / "standin-crds"
 
 
-def test_crds_folder_matches_the_generator() -> None:
-    expected = {crd_filename(c): render_crd(c) for c in all_crds()}
-    actual = {p.name: p.read_text() for p in (ROOT / "crds").glob("*.yaml")}
+@pytest.mark.parametrize(("folder", "crds"), [("crds", all_crds), ("tests/data/standin-crds", monitoring_crds)])
+def test_crd_folders_match_the_generator(folder: str, crds: Callable[[], list[dict[str, Any]]]) -> None:
+    expected = {crd_filename(c): render_crd(c) for c in crds()}
+    actual = {p.name: p.read_text() for p in (ROOT / folder).glob("*.yaml")}
     assert sorted(actual) == sorted(expected), "run `make crds`"
     for name, text in expected.items():
-        assert actual[name] == text, f"crds/{name} is stale: run `make crds`"
+        assert actual[name] == text, f"{folder}/{name} is stale: run `make crds`"
+
+
+def test_crds_holds_only_our_own_and_the_stand_ins_say_what_they_are() -> None:
+    assert {p.name for p in (ROOT / "crds").glob("*")} == {
+        "opentelemetry.io_opentelemetrycollectors.yaml",
+        "opentelemetry.io_targetallocators.yaml",
+    }
+    for path in STANDINS.glob("*.yaml"):
+        assert path.name.endswith(".standin.yaml")
+        text = path.read_text()
+        assert "NOT prometheus-operator's CRD" in text.splitlines()[1]
+        assert STANDIN_ANNOTATION in yaml.safe_load(text)["metadata"]["annotations"]
 
 
 def _version(crd: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +89,9 @@ def test_target_allocator_crd_surface() -> None:
 
 def test_monitoring_crds_are_structural_stand_ins() -> None:
     names = {
-        c["metadata"]["name"]: _version(c)["name"] for c in all_crds() if c["spec"]["group"] == "monitoring.coreos.com"
+        c["metadata"]["name"]: _version(c)["name"]
+        for c in monitoring_crds()
+        if c["spec"]["group"] == "monitoring.coreos.com"
     }
     assert names == {
         "servicemonitors.monitoring.coreos.com": "v1",
@@ -87,12 +113,12 @@ def _walk(schema: dict[str, Any], path: str = "") -> list[str]:
 
 
 def test_every_schema_node_is_typed() -> None:
-    for crd in all_crds():
+    for crd in [*all_crds(), *monitoring_crds()]:
         assert _walk(_version(crd)["schema"]["openAPIV3Schema"]) == [], crd["metadata"]["name"]
 
 
 def test_files_parse_as_single_documents() -> None:
-    for path in (ROOT / "crds").glob("*.yaml"):
+    for path in [*(ROOT / "crds").glob("*.yaml"), *STANDINS.glob("*.yaml")]:
         docs = list(yaml.safe_load_all(path.read_text()))
         assert len(docs) == 1
         assert docs[0]["kind"] == "CustomResourceDefinition"

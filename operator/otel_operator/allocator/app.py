@@ -47,6 +47,14 @@ from otel_operator.allocator.discovery import DiscoveryConfigError, DiscoveryRou
 from otel_operator.allocator.events import EventRecorder
 from otel_operator.allocator.metrics import AllocatorMetrics
 from otel_operator.allocator.model import AllocationModel, Body, FlushAborted, FlushResult, OverCap
+from otel_operator.allocator.monitor_status import (
+    Problem,
+    StatusTarget,
+    StatusWriter,
+    collector_binding,
+    now_text,
+    plan_patches,
+)
 from otel_operator.allocator.monitors import MONITOR_KINDS, MonitorConfigs, MonitorKey, merge_jobs
 from otel_operator.allocator.scrape_configs import ScrapeConfigsError, ScrapeGlobals, render_scrape_configs
 from otel_operator.allocator.sd.pollers import PolledSD, Pollers
@@ -90,6 +98,10 @@ MONITOR_RESOURCES: dict[str, watch.Resource] = {
     "PodMonitor": watch.PODMONITORS,
     "Probe": watch.PROBES,
     "ScrapeConfig": watch.SCRAPECONFIGS,
+}
+# where the allocator writes its Accepted condition on a skipped monitor (monitor_status.py)
+MONITOR_STATUS_TARGETS: dict[str, StatusTarget] = {
+    kind: StatusTarget(r.group, r.version, r.plural) for kind, r in MONITOR_RESOURCES.items()
 }
 CREDENTIAL_RESOURCES: dict[str, watch.Resource] = {"Secret": watch.SECRETS, "ConfigMap": watch.CONFIGMAPS}
 
@@ -240,6 +252,14 @@ class Allocator:
         self._frozen = False
         self._queued: list[tuple[str, str, str | None, Any]] = []  # discovery news for the worker
         self._over_reported: dict[str, OverCap] = {}  # over-cap jobs already logged, with how
+        self._over_problems: dict[str, tuple[MonitorKey, str]] = {}  # over-cap jobs: their monitor, the message
+        self._status_problems: dict[MonitorKey, Problem] = {}  # what the monitors' statuses were last planned from
+        self._binding = collector_binding(cfg.collector_selector, "")
+        self.status_writer = (
+            StatusWriter(self.api, MONITOR_STATUS_TARGETS)
+            if self.api is not None and self.monitors is not None and self._binding is not None
+            else None
+        )
         self._empty_since: dict[MonitorKey, float] = {}  # monitors seen without targets, since when (monotonic)
         self._empty_timer: asyncio.TimerHandle | None = None
         self._last_pause = 0.0
@@ -516,6 +536,7 @@ class Allocator:
             self._ensure_discovery_watches()
             self.pollers.sync(self.router.poll_configs)
         self._report_over_cap()
+        self._write_monitor_statuses(dirty.monitors)
         if result.reassigned:
             self.metrics.time_to_allocate.labels("SetTargets", self.metrics.strategy).observe(time.perf_counter() - t0)
             per, unassigned, total = self.model.load()
@@ -551,6 +572,7 @@ class Allocator:
             owners = {job: key for key, jobs in self.monitors.jobs_by_monitor().items() for job in jobs}
         for job in [j for j in self._over_reported if j not in over]:
             del self._over_reported[job]
+            self._over_problems.pop(job, None)
             log.info("job %r fits its target caps again and is served", job)
         for job, o in over.items():
             seen = self._over_reported.get(job)
@@ -572,6 +594,20 @@ class Allocator:
             log.warning("skipping %s", message)
             if key is not None and self.monitors is not None and (obj := self.monitors.monitor(key)) is not None:
                 self.events.warn(obj, key[0], "TargetLimitExceeded", message)
+                self._over_problems[job] = (key, message)
+
+    def _write_monitor_statuses(self, monitors_changed: bool) -> None:
+        """Our `Accepted=False` entry in the status of each monitor skipped as invalid or over a target cap, and
+        none on the others (monitor_status.py); planned again only when the monitors or the problems changed."""
+        if self.monitors is None or self.status_writer is None or self._binding is None:
+            return
+        problems = {key: Problem("InvalidScrapeResource", message) for key, message in self._reported.items()}
+        for key, message in self._over_problems.values():
+            problems.setdefault(key, Problem("TargetLimitExceeded", message))
+        if not monitors_changed and problems == self._status_problems:
+            return
+        self._status_problems = problems
+        self.status_writer.submit(plan_patches(self.monitors.items(), problems, self._binding, now_text()))
 
     def _report_empty_monitors(self) -> None:
         """A Warning Event on each selected monitor none of whose jobs has kept a target for EMPTY_MONITOR_GRACE
@@ -695,6 +731,8 @@ class Allocator:
         self.metrics.events.labels("EventSourceConfigMap").inc()  # the config file, read once
         self._tasks.append(asyncio.create_task(self._flush_loop(), name="flush"))
         self._tasks.append(asyncio.create_task(self.events.run(), name="events"))
+        if self.status_writer is not None:
+            self._tasks.append(asyncio.create_task(self.status_writer.run(), name="monitor statuses"))
         self._mark(monitors=True, collectors=True, secrets=self.monitors is not None)
 
     async def stop(self) -> None:

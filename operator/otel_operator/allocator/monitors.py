@@ -153,6 +153,10 @@ class MonitorConfigs:
             errors += [(key, e) for e in result.errors]
         return configs, errors
 
+    def items(self) -> list[tuple[MonitorKey, Obj]]:
+        """Every monitor held, selected or not (a monitor no longer selected may still carry our status entry)."""
+        return list(self._monitors.items())
+
     def monitor(self, key: MonitorKey) -> Obj | None:
         return self._monitors.get(key)
 

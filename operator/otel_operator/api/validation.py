@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 
-from otel_operator.api.crds import all_crds
+from otel_operator.api.crds import all_crds, monitoring_crds
 from otel_operator.api.openapi import Schema
 
 INT32 = (-(2**31), 2**31 - 1)
@@ -47,7 +47,7 @@ class ResourceType:
 @cache
 def _types() -> dict[tuple[str, str], ResourceType]:
     types = {}
-    for crd in all_crds():
+    for crd in [*all_crds(), *monitoring_crds()]:  # `check` validates monitors against the stand-ins' fields
         spec = crd["spec"]
         for ver in spec["versions"]:
             api_version = f"{spec['group']}/{ver['name']}"

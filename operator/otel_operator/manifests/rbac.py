@@ -10,8 +10,9 @@ What the allocator reads, and so what is granted (get, list, watch unless said o
 - with `prometheus_cr.enabled`: servicemonitors, podmonitors, probes and scrapeconfigs (monitoring.coreos.com),
   namespaces (namespace selectors), secrets and configmaps (credentials and CAs the monitors reference), what the
   monitors' scrape configs discover (endpoints, endpointslices, pods, services, nodes: a monitor may attach
-  node metadata, and ingresses: a Probe's or a ScrapeConfig's role ingress), and create on events (it reports
-  monitors it rejects as Events).
+  node metadata, and ingresses: a Probe's or a ScrapeConfig's role ingress), create on events (it reports
+  monitors it rejects as Events) and patch on the monitors' status (its Accepted condition on a skipped monitor,
+  allocator/monitor_status.py).
 
 A ClusterRole because the allocator watches across namespaces. It binds to the ServiceAccount the allocator runs
 as, also one the resource names (permissions only add up; nothing is taken away from it).
@@ -57,6 +58,7 @@ _MONITORING_READS: Final = (
     ("", "nodes"),
     ("networking.k8s.io", "ingresses"),  # a Probe's or ScrapeConfig's role ingress
 )
+MONITOR_STATUSES: Final = ("servicemonitors/status", "podmonitors/status", "probes/status", "scrapeconfigs/status")
 _GROUP_ORDER: Final = ("", "discovery.k8s.io", "apps", "batch", "networking.k8s.io", "monitoring.coreos.com")
 
 
@@ -87,6 +89,7 @@ def rules(config: Mapping[str, Any]) -> list[dict[str, Any]]:
         out.append({"apiGroups": [group], "resources": resources, "verbs": list(READ)})
     if cr:
         out.append({"apiGroups": [""], "resources": ["events"], "verbs": ["create"]})
+        out.append({"apiGroups": ["monitoring.coreos.com"], "resources": list(MONITOR_STATUSES), "verbs": ["patch"]})
     return out
 
 

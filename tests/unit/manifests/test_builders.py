@@ -494,6 +494,17 @@ READ = ["get", "list", "watch"]
                     "verbs": READ,
                 },
                 {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+                # its Accepted condition on a monitor it skips
+                {
+                    "apiGroups": ["monitoring.coreos.com"],
+                    "resources": [
+                        "servicemonitors/status",
+                        "podmonitors/status",
+                        "probes/status",
+                        "scrapeconfigs/status",
+                    ],
+                    "verbs": ["patch"],
+                },
             ],
         ),
     ],
