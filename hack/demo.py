@@ -4,6 +4,11 @@ target allocator's answer for the guide's collector.
 
 make demo            # runs until Ctrl-C; the control plane stays up for kubectl (make cluster-down stops it)
 make demo ARGS=--once  # stop once the operator has observed the collector (a smoke test)
+
+The demo always ends and says why: every wait has a deadline and a reason (exit 1), Ctrl-C or SIGTERM stop it
+cleanly (exit 0; a second one ends it at once, exit 130), and what it started is stopped within seconds. It can
+be run again on the control plane it left up: the stand-in node is kept alive (a heartbeat every 10 s, as a
+kubelet's) for as long as the demo runs, and pods an earlier run's node lost are started again.
 """
 
 from __future__ import annotations
@@ -12,8 +17,12 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
+import os
+import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +74,58 @@ BAD_COLLECTOR: dict[str, Any] = {
         },
     },
 }
+NODE_IP = "192.168.0.10"
+WAIT = 60.0  # seconds any one step may take before the demo gives up, saying which and why
+STOP_GRACE = 15.0  # seconds the operator is given to stop before it is cancelled
+
+
+class DemoFailed(Exception):
+    """A step did not happen in time: the message says which and what was seen last."""
+
+
+class DemoStopped(Exception):
+    """Ctrl-C or SIGTERM while a step was waited for."""
+
+
+class Pending(str):
+    """What a check saw while what it waits for has not happened yet (said if the wait times out)."""
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[Any]], what: str, stop: asyncio.Event, operator: asyncio.Task[None] | None = None
+) -> Any:
+    """Poll `check` until it answers something true that is not Pending, and return that; DemoFailed after WAIT
+    seconds (saying what was seen last), DemoStopped on a stop, or the operator's own error if it ended."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        if stop.is_set():
+            raise DemoStopped
+        if operator is not None and operator.done():
+            error = None if operator.cancelled() else operator.exception()
+            if error is None:  # the operator stops by itself only on a signal (kopf's handler caught it)
+                raise DemoStopped
+            raise DemoFailed(f"the operator stopped while waiting for {what}: {error}")
+        try:
+            result = await check()
+        except ApiException as err:
+            result = Pending(f"the API server answered {err.status} {err.reason}")
+        if result and not isinstance(result, Pending):
+            return result
+        last = result or last
+        await asyncio.sleep(0.2)
+    raise DemoFailed(f"{what} did not happen within {WAIT:.0f}s (last seen: {last or 'nothing'})")
+
+
+class QuietDemo(logging.Filter):
+    """Lines that alarm without saying anything about the demo: kopf's retried requests while the fresh API server
+    throttles (429; the retry succeeds) and its note on the watch streams it drops at exit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not ("Unprocessed streams left" in text or ("429" in text and "retry" in text.lower()))
+
+
 COLLECTOR_POD: dict[str, Any] = {
     "metadata": {"name": "otelcol-collector-0", "namespace": "opentelemetry", "labels": COLLECTOR_LABELS},
     "spec": {"containers": [{"name": "otc-container", "image": "otel/opentelemetry-collector-contrib"}]},
@@ -100,17 +161,18 @@ async def apply(api: ApiClient, doc: dict[str, Any]) -> None:
             raise
 
 
-async def wait_established(api: ApiClient, names: list[str]) -> None:
+async def wait_established(api: ApiClient, names: list[str], stop: asyncio.Event) -> None:
     ext = client.ApiextensionsV1Api(api)
-    for _ in range(150):
-        states = []
+
+    async def established() -> bool | str:
+        pending = []
         for name in names:
             crd = await ext.read_custom_resource_definition(name)
-            states.append(any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or []))
-        if all(states):
-            return
-        await asyncio.sleep(0.2)
-    raise SystemExit("CRDs not established after 30s")
+            if not any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or []):
+                pending.append(name)
+        return Pending(f"not established: {', '.join(pending)}") if pending else True
+
+    await wait_for(established, "the CRDs to be established", stop)
 
 
 def allocator_config(collector: dict[str, Any], kubeconfig: str, port: int) -> str:
@@ -138,9 +200,10 @@ async def show(url: str, keep: int = 8) -> None:
     print(f"$ curl '{url}' | jq\n{json.dumps(value, indent=2)}\n", flush=True)
 
 
-async def allocator_answer(api: ApiClient, kubeconfig: str, collector: dict[str, Any]) -> tuple[Allocator, Any]:
+async def allocator_answer(
+    api: ApiClient, kubeconfig: str, collector: dict[str, Any], stop: asyncio.Event
+) -> tuple[Allocator, Any]:
     """Start pods as a kubelet would report them, run the allocator, and print its answer as the guide shows it."""
-    await standin.ready_node(api, NODE, "192.168.0.10")
     await standin.running_pod(api, APP_POD, NODE, "10.244.0.11")
     await standin.running_pod(api, COLLECTOR_POD, NODE, "10.244.0.20")
     port = localcluster.free_port()
@@ -149,16 +212,31 @@ async def allocator_answer(api: ApiClient, kubeconfig: str, collector: dict[str,
     await allocator.start()
     job = "serviceMonitor/opentelemetry/sm-example/0"
     base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        if allocator.served.ready and allocator.model.targets_body(job, "otelcol-collector-0").data != b"[]\n":
-            break
-        await asyncio.sleep(0.2)
-    else:
-        raise SystemExit(f"the allocator did not assign {job} within 60s: {allocator.served.not_ready_reason}")
+
+    async def assigned() -> bool | Pending:
+        if not allocator.served.ready:
+            return Pending(allocator.served.not_ready_reason or "not ready")
+        if allocator.model.targets_body(job, "otelcol-collector-0").data != b"[]\n":
+            return True
+        return Pending(f"ready, but no target of {job} for otelcol-collector-0 yet")
+
+    try:
+        await wait_for(assigned, f"the allocator to assign {job}", stop)
+    except BaseException:
+        await _stop_allocator(allocator, listeners)
+        raise
     print("\nThe target allocator's answer (as in the troubleshooting guide):\n", flush=True)
     await show(f"{base}/jobs")
     await show(f"{base}/jobs/serviceMonitor%2Fopentelemetry%2Fsm-example%2F0/targets?collector_id=otelcol-collector-0")
+    print(f"The allocator's web UI (its jobs, targets and the guide's checks): {base}/\n", flush=True)
     return allocator, listeners
+
+
+async def _stop_allocator(allocator: Allocator, listeners: Any) -> None:
+    await allocator.stop()
+    await listeners.close()
+    if allocator.api is not None:
+        await allocator.api.close()
 
 
 def free_port() -> int:
@@ -189,35 +267,33 @@ async def remove_webhooks(api: ApiClient) -> None:
                 raise
 
 
-async def show_refusal(api: ApiClient, operator: asyncio.Task[None]) -> None:
+async def show_refusal(api: ApiClient, operator: asyncio.Task[None], stop: asyncio.Event) -> None:
     """Apply the guide's first pitfall and print the API server's answer (the webhook's refusal), as kubectl
-    prints it."""
+    prints it. A dry run: the webhooks are called all the same, and nothing is ever stored (a collector stored
+    before the webhooks answered would be one more thing an interrupted run leaves behind)."""
     objects = client.CustomObjectsApi(api)
     ns = BAD_COLLECTOR["metadata"]["namespace"]
     await apply(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    for _ in range(300):  # until the webhooks answer (the operator issues its certificate first)
-        if operator.done():
-            operator.result()
+
+    async def refused() -> str | Pending:  # until the webhooks answer (the operator issues its certificate first)
         try:
             await objects.create_namespaced_custom_object(
-                "opentelemetry.io", "v1beta1", ns, "opentelemetrycollectors", BAD_COLLECTOR
+                "opentelemetry.io", "v1beta1", ns, "opentelemetrycollectors", BAD_COLLECTOR, dry_run="All"
             )
         except ApiException as err:
             message = json.loads(err.body).get("message", "") if err.body else ""
             if "denied the request" in message:
-                print(
-                    "\nA collector with the troubleshooting guide's first pitfall (mode deployment with the target "
-                    "allocator) is refused at apply time:\n"
-                    f"$ kubectl apply -f bad-collector.yaml\nError from server (Invalid): {message}\n",
-                    flush=True,
-                )
-                return
-        else:  # stored before the webhooks were called: take it back and try again
-            await objects.delete_namespaced_custom_object(
-                "opentelemetry.io", "v1beta1", ns, "opentelemetrycollectors", BAD_COLLECTOR["metadata"]["name"]
-            )
-        await asyncio.sleep(0.2)
-    raise SystemExit("the admission webhooks did not answer within 60s")
+                return str(message)
+            return Pending(f"{err.status}: {message or err.reason}")
+        return Pending("accepted: the webhooks are not called yet")
+
+    message = await wait_for(refused, "the admission webhooks to answer", stop, operator)
+    print(
+        "\nA collector with the troubleshooting guide's first pitfall (mode deployment with the target "
+        "allocator) is refused at apply time:\n"
+        f"$ kubectl apply -f bad-collector.yaml\nError from server (Invalid): {message}\n",
+        flush=True,
+    )
 
 
 async def kube_api(kubeconfig: str) -> ApiClient:
@@ -227,57 +303,124 @@ async def kube_api(kubeconfig: str) -> ApiClient:
 
 
 async def demo(kubeconfig: str, once: bool) -> int:
+    """The demo, its outcome as an exit status, and nothing left running: what does not end when cancelled is left
+    behind by exiting at once (asyncio.run would wait for it for ever)."""
+    try:
+        code = await _demo(kubeconfig, once)
+    except DemoStopped:
+        code = 0
+    except DemoFailed as err:
+        print(f"demo: {err}", file=sys.stderr, flush=True)
+        code = 1
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    if others:
+        _, pending = await asyncio.wait(others, timeout=5)
+        if pending:
+            names = ", ".join(sorted(t.get_name() for t in pending))
+            print(f"demo: exiting without waiting for {names}", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(code)
+    return code
+
+
+async def _demo(kubeconfig: str, once: bool) -> int:
     cfg = client.Configuration()
     await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    stop = asyncio.Event()
+    signals = asyncio.create_task(_take_signals(stop), name="demo signals")
     async with ApiClient(configuration=cfg) as api:
-        # ours, and the tests' stand-ins for prometheus-operator's (the demo's cluster has none of its own)
-        files = [*sorted((ROOT / "crds").glob("*.yaml")), *sorted((ROOT / "tests/data/standin-crds").glob("*.yaml"))]
-        crds = [yaml.safe_load(p.read_text()) for p in files]
-        for crd in crds:
-            await apply(api, crd)
-        await wait_established(api, [c["metadata"]["name"] for c in crds])
-        # the operator with its admission webhooks, which the API server calls on loopback
-        port = free_port()
-        await apply(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}})
-        await install_webhooks(api, f"https://127.0.0.1:{port}")
-        webhooks = WebhookOptions(
-            port=port,
-            addr="127.0.0.1",
-            host="127.0.0.1",
-            namespace=OPERATOR_NAMESPACE,
-            configuration=WEBHOOKS,
-            cert_dir=str(Path(kubeconfig).parent / "webhook-certs"),
-        )
-        stop = asyncio.Event()
-        operator = asyncio.create_task(
-            run_operator(OperatorOptions(kubeconfig=kubeconfig, webhooks=webhooks), stop_flag=stop)
-        )
+        # the stand-in node lives as long as the demo: without a heartbeat it goes NotReady and its pods are evicted
+        heart = asyncio.create_task(standin.keep_node_alive(api, NODE, NODE_IP), name="node heartbeat")
         try:
-            return await _with_operator(api, kubeconfig, once, stop, operator)
+            # ours, and the tests' stand-ins for prometheus-operator's (the demo's cluster has none of its own)
+            standins = sorted((ROOT / "tests" / "data" / "standin-crds").glob("*.yaml"))
+            crds = [yaml.safe_load(p.read_text()) for p in [*sorted((ROOT / "crds").glob("*.yaml")), *standins]]
+            for crd in crds:
+                await apply(api, crd)
+            await wait_established(api, [c["metadata"]["name"] for c in crds], stop)
+            return await _with_webhooks(api, kubeconfig, once, stop)
         finally:
-            await remove_webhooks(api)  # with the operator gone they would refuse every collector
+            heart.cancel()
+            signals.cancel()
+
+
+async def _with_webhooks(api: ApiClient, kubeconfig: str, once: bool, stop: asyncio.Event) -> int:
+    """The operator with its admission webhooks, which the API server calls on loopback; both go when it ends."""
+    port = free_port()
+    await apply(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}})
+    await install_webhooks(api, f"https://127.0.0.1:{port}")
+    webhooks = WebhookOptions(
+        port=port,
+        addr="127.0.0.1",
+        host="127.0.0.1",
+        namespace=OPERATOR_NAMESPACE,
+        configuration=WEBHOOKS,
+        cert_dir=str(Path(kubeconfig).parent / "webhook-certs"),
+    )
+    operator_stop = asyncio.Event()
+    operator = asyncio.create_task(
+        run_operator(OperatorOptions(kubeconfig=kubeconfig, webhooks=webhooks), stop_flag=operator_stop),
+        name="operator",
+    )
+    try:
+        return await _with_operator(api, kubeconfig, once, stop, operator)
+    finally:
+        operator_stop.set()
+        await _bounded(operator, "the operator")
+        await remove_webhooks(api)  # with the operator gone they would refuse every collector
+
+
+async def _bounded(task: asyncio.Task[Any], what: str) -> None:
+    """Wait STOP_GRACE seconds for `task` to end, then cancel it; never wait for ever."""
+    done, _ = await asyncio.wait({task}, timeout=STOP_GRACE)
+    if not done:
+        print(f"demo: {what} did not stop within {STOP_GRACE:.0f}s; cancelling it", file=sys.stderr, flush=True)
+        task.cancel()
+        await asyncio.wait({task}, timeout=5)
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        print(f"demo: {what} ended with an error: {task.exception()}", file=sys.stderr, flush=True)
+
+
+async def _take_signals(stop: asyncio.Event) -> None:
+    """Ctrl-C or SIGTERM: a clean stop; a second one: out at once. kopf installs its own handlers when it starts
+    (they only stop the operator), so the demo's are put back every second."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            print("\ndemo: stopped at once", file=sys.stderr, flush=True)
+            os._exit(130)
+        print("\ndemo: stopping (Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+        stop.set()
+
+    while True:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        await asyncio.sleep(1)
 
 
 async def _with_operator(
     api: ApiClient, kubeconfig: str, once: bool, stop: asyncio.Event, operator: asyncio.Task[None]
 ) -> int:
     """The refusal, the guide's resources, the operator's observation and the allocator's answer."""
-    await show_refusal(api, operator)
+    await show_refusal(api, operator, stop)
     for doc in yaml.safe_load_all(EXAMPLE.read_text()):
         await apply(api, doc)
     print(f"applied {EXAMPLE.relative_to(ROOT)}", flush=True)
     objects = client.CustomObjectsApi(api)
-    for _ in range(300):
+
+    async def observed() -> dict[str, Any] | Pending:
         obj = await objects.get_namespaced_custom_object(
             "opentelemetry.io", "v1beta1", "opentelemetry", "opentelemetrycollectors", "otelcol"
         )
-        if (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]:
-            break
-        if operator.done():
-            operator.result()
-        await asyncio.sleep(0.2)
-    else:
-        raise SystemExit("the operator did not observe otelcol within 60s")
+        seen = (obj.get("status") or {}).get("observedGeneration")
+        if seen == obj["metadata"]["generation"]:
+            return dict(obj)
+        return Pending(f"generation {obj['metadata']['generation']}, observed {seen}")
+
+    obj = await wait_for(observed, "the operator to observe opentelemetry/otelcol", stop, operator)
     print("\nNAME      MODE          GENERATION   OBSERVED")
     print(
         f"otelcol   {obj['spec']['mode']:<13} {obj['metadata']['generation']:<12} {obj['status']['observedGeneration']}"
@@ -287,21 +430,20 @@ async def _with_operator(
         f"  export KUBECONFIG={kubeconfig}\n  kubectl get otelcol -n opentelemetry\n",
         flush=True,
     )
-    allocator, listeners = await allocator_answer(api, kubeconfig, obj)
-    if once:
-        stop.set()
-    else:
-        print(
-            "Operator and allocator running; Ctrl-C stops them (the control plane stays up: `make cluster-down`).",
-            flush=True,
-        )
+    allocator, listeners = await allocator_answer(api, kubeconfig, obj, stop)
     try:
-        await operator
+        if not once:
+            print(
+                "Operator and allocator running; Ctrl-C stops them (the control plane stays up: `make cluster-down`).",
+                flush=True,
+            )
+            ended = asyncio.create_task(stop.wait())
+            await asyncio.wait({ended, operator}, return_when=asyncio.FIRST_COMPLETED)
+            ended.cancel()
+            if operator.done() and not operator.cancelled() and operator.exception() is not None:
+                raise DemoFailed(f"the operator stopped: {operator.exception()}")
     finally:
-        await allocator.stop()
-        await listeners.close()
-        if allocator.api is not None:
-            await allocator.api.close()
+        await _stop_allocator(allocator, listeners)
     return 0
 
 
@@ -311,19 +453,22 @@ def main() -> int:
     parser.add_argument(
         "--once",
         action="store_true",
-        help="stop the operator (and the control plane it started) once it has observed the collector",
+        help="stop the operator (and the control plane it started) once the allocator has answered",
     )
     args = parser.parse_args()
     configure_logging(OperatorOptions())
-    started_here = localcluster.Cluster.load(args.dir.resolve()) is None
-    cluster = localcluster.up(args.dir.resolve())
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(QuietDemo())
+    folder = args.dir.resolve()
+    started_here = localcluster.Cluster.load(folder) is None
+    if not started_here:
+        print(f"demo: reusing the control plane that is up in {folder}", flush=True)
+    cluster = localcluster.up(folder)
     try:
         return asyncio.run(demo(cluster.kubeconfig, args.once))
-    except KeyboardInterrupt:
-        return 0
     finally:
         if args.once and started_here:
-            localcluster.down(args.dir.resolve())
+            localcluster.down(folder)
 
 
 if __name__ == "__main__":

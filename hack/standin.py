@@ -5,6 +5,7 @@ controllers (EndpointSlices from Services) and the allocator then see an ordinar
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import UTC, datetime
 from typing import Any
@@ -18,12 +19,17 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+HEARTBEAT = 10.0  # seconds between a kubelet's node status updates (its default), well inside the 40 s grace
+
+
 async def ready_node(api: ApiClient, name: str, ip: str) -> None:
-    """Create the Node if needed and write a fresh Ready heartbeat (the node lifecycle controller marks a node's
-    pods not ready about 40 s after the last one)."""
+    """Create the Node if needed and write a fresh Ready heartbeat, status and Lease, as a kubelet does every 10 s
+    (the node lifecycle controller marks a node's pods not ready about 40 s after the last one, and evicts them five
+    minutes later): `keep_node_alive` calls it for as long as the node should live."""
     core = client.CoreV1Api(api)
     with contextlib.suppress(ApiException):
         await core.create_node({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}})
+    await _renew_lease(api, name)
     stamp = now()
     status = {
         "conditions": [
@@ -33,6 +39,30 @@ async def ready_node(api: ApiClient, name: str, ip: str) -> None:
         "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
     }  # fmt: skip
     await core.patch_node_status(name, {"status": status})
+
+
+async def _renew_lease(api: ApiClient, node: str) -> None:
+    leases = client.CoordinationV1Api(api)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    body = {
+        "metadata": {"name": node, "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": stamp},
+    }
+    try:
+        await leases.patch_namespaced_lease(node, "kube-node-lease", {"spec": body["spec"]})
+    except ApiException as err:
+        if err.status != 404:
+            raise
+        with contextlib.suppress(ApiException):  # created meanwhile: the next beat renews it
+            await leases.create_namespaced_lease("kube-node-lease", body)
+
+
+async def keep_node_alive(api: ApiClient, name: str, ip: str, every: float = HEARTBEAT) -> None:
+    """Heartbeats until cancelled; a failed one (the API server busy or restarting) is tried again at the next."""
+    while True:
+        with contextlib.suppress(ApiException, OSError):
+            await ready_node(api, name, ip)
+        await asyncio.sleep(every)
 
 
 async def running_pod(api: ApiClient, pod: dict[str, Any], node: str, ip: str, *, ready: bool = True) -> None:
@@ -46,6 +76,20 @@ async def running_pod(api: ApiClient, pod: dict[str, Any], node: str, ip: str, *
         if err.status != 409:
             raise
     current = await core.read_namespaced_pod(name, namespace)
+    if current.metadata.deletion_timestamp is not None:
+        # evicted while no heartbeat came (an earlier run's node went NotReady): without a kubelet nothing ends
+        # its termination, so delete it at once and start it again
+        await core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+        for _ in range(100):
+            try:
+                await core.read_namespaced_pod(name, namespace)
+            except ApiException as err:
+                if err.status == 404:
+                    break
+                raise
+            await asyncio.sleep(0.1)
+        await core.create_namespaced_pod(namespace, pod)
+        current = await core.read_namespaced_pod(name, namespace)
     if not current.spec.node_name:
         binding = {"metadata": {"name": name}, "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         await core.create_namespaced_binding(namespace, binding, _preload_content=False)
