@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv controlplane oracles helm collector image node manifests test unit integration lint format demo demo-node run cluster-up cluster-down bench crds
+.PHONY: help deps venv controlplane oracles helm collector image node manifests test unit integration lint format demo demo-node run cluster-up cluster-down bench crds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv with the package and its dev tools
+
+deps: ## the Debian packages the tests need: installed as root (or INSTALL=1, with sudo), else named with the command
+	bash hack/deps.sh
 
 controlplane: ## find or build kube-apiserver, etcd, kube-controller-manager and kubectl (cached in ~/.cache/otel-operator)
 	$(PYTHON) hack/localcluster.py build
@@ -38,13 +41,13 @@ image: ## build the project's image from the Dockerfile with podman, on a Debian
 node: controlplane collector ## find or build the real node: kubelet, kube-scheduler, its images (needs root and the node's packages; else says why and skips)
 	$(PYTHON) hack/realnode.py build --if-available
 
-test: venv controlplane oracles helm collector node lint ## everything CI runs: lint, unit and integration tests
+test: deps venv controlplane oracles helm collector node lint ## everything CI runs: lint, unit and integration tests
 	$(PY) -m pytest -q -ra $(ARGS)
 
-unit: venv helm ## unit tests only (no cluster; the chart tests need the Helm CLI)
+unit: deps venv helm ## unit tests only (no cluster; the chart tests need the Helm CLI)
 	$(PY) -m pytest -q tests/unit $(ARGS)
 
-integration: venv controlplane oracles helm collector node ## integration tests only (starts a local control plane)
+integration: deps venv controlplane oracles helm collector node ## integration tests only (starts a local control plane)
 	$(PY) -m pytest -q tests/integration $(ARGS)
 
 lint: venv ## ruff and mypy (strict on the package)

@@ -325,7 +325,7 @@ async def test_prometheus_servers_scrape_what_the_allocator_assigns(
     api: ApiClient, crds: list[str], kubeconfig: str, tmp_path: Path
 ) -> None:
     if not os.access(PROMETHEUS, os.X_OK):
-        pytest.skip(f"needs Debian's prometheus package ({PROMETHEUS})")
+        pytest.fail(f"{PROMETHEUS} is missing: it comes from Debian's prometheus package, which `make test` installs")
     host = host_address()
     if host is None:
         pytest.skip("needs a non-loopback IPv4 address on this host: EndpointSlices may not hold loopback addresses")

@@ -30,6 +30,7 @@ from tests.unit.prom import test_monitors_guide as guide
 
 sys.path.insert(0, str(ROOT / "hack"))
 import prometheus_oracle  # hack/ is not a package
+from tests.tools import built_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]  # a first run may build Prometheus
 
@@ -40,13 +41,7 @@ CANARY = "canary-bad-ca"  # its client fails in the same sync as every other job
 
 
 def prometheus_binary() -> str:
-    binary = prometheus_oracle.find()
-    if binary is None:
-        pytest.skip(
-            f"needs Prometheus {prometheus_oracle.PROMETHEUS_VERSION}: set OTEL_OPERATOR_PROMETHEUS, or install Go so "
-            f"`make oracles` can build it into {prometheus_oracle.cached()}"
-        )
-    return binary
+    return built_tool(prometheus_oracle.find(), f"Prometheus {prometheus_oracle.PROMETHEUS_VERSION}", "oracles")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from otel_operator.prom.monitors.generate import generate_from_documents
 from otel_operator.prom.monitors.options import GeneratorOptions
 from otel_operator.prom.promconfig import load_yaml
 from otel_operator.prom.targets import GlobalDefaults
+from tests.tools import debian_tool
 from tests.unit.prom import test_monitors_guide as guide
 from tests.unit.prom.test_monitors_servicemonitor import PEMS, pem
 
@@ -716,7 +716,6 @@ def test_the_troubleshooting_guide_renders_its_three_jobs() -> None:
 
 # --------------------------------------------------------------------------------------------- the promtool oracle
 
-PROMTOOL = shutil.which("promtool")
 # Keys of the secret jobs' input (never ones we add) that an older promtool does not know, at any depth, with the
 # release that added them. The guide helper strips the job-level ones (enable_compression among them), inline TLS
 # and Kubernetes SD for an older or Debian promtool; anything else it rejects fails the test.
@@ -782,18 +781,16 @@ def promtool_check(promtool: str, configs: list[dict[str, Any]], tmp_path: Path)
     )
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool is not on PATH (Debian package `prometheus`)")
 @pytest.mark.parametrize("redacted", [False, True], ids=["full", "redacted"])
 def test_promtool_accepts_what_we_serve(tmp_path: Path, redacted: bool) -> None:
-    assert PROMTOOL is not None
-    version = guide._promtool_version(PROMTOOL)
-    configs = promtool_jobs(version, guide._has_kubernetes_sd(PROMTOOL, tmp_path), redacted=redacted)
+    promtool = debian_tool("promtool", "prometheus")
+    version = guide._promtool_version(promtool)
+    configs = promtool_jobs(version, guide._has_kubernetes_sd(promtool, tmp_path), redacted=redacted)
     assert len(configs) >= 60
-    checked = promtool_check(PROMTOOL, configs, tmp_path)
+    checked = promtool_check(promtool, configs, tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool is not on PATH (Debian package `prometheus`)")
 @pytest.mark.parametrize(
     ("name", "spoil"),
     [
@@ -803,11 +800,11 @@ def test_promtool_accepts_what_we_serve(tmp_path: Path, redacted: bool) -> None:
 )
 def test_promtool_refuses_a_spoilt_body(tmp_path: Path, name: str, spoil: dict[str, str]) -> None:
     """The oracle has teeth: the same body with one rule spoilt fails."""
-    assert PROMTOOL is not None
+    promtool = debian_tool("promtool", "prometheus")
     raw = {"job_name": "j", "relabel_configs": [{"action": "keepequal", "source_labels": ["a"], "target_label": "b"}]}
     config = json.loads(render_scrape_configs({"j": raw}).full)["j"]
-    version = guide._promtool_version(PROMTOOL)
-    assert promtool_check(PROMTOOL, [for_promtool(config, version, False)], tmp_path).returncode == 0
+    version = guide._promtool_version(promtool)
+    assert promtool_check(promtool, [for_promtool(config, version, False)], tmp_path).returncode == 0
     config["relabel_configs"][0].update(spoil)
-    checked = promtool_check(PROMTOOL, [for_promtool(config, version, False)], tmp_path)
+    checked = promtool_check(promtool, [for_promtool(config, version, False)], tmp_path)
     assert checked.returncode != 0, name

@@ -9,15 +9,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "hack"))
 import prometheus_oracle
+from tests.tools import built_tool, debian_tool
 
 
 @pytest.fixture(scope="module")
 def promtool_3() -> str:
     """promtool v3.14: cached, or built now when Go is installed (seconds when Prometheus was built first)."""
-    binary = prometheus_oracle.find_promtool()
-    if binary is None:
-        pytest.skip(
-            f"promtool {prometheus_oracle.PROMETHEUS_VERSION} is not cached in {prometheus_oracle.cached_promtool()}"
-            " and Go is not installed to build it (`make oracles`; or set OTEL_OPERATOR_PROMTOOL)"
-        )
-    return binary
+    return built_tool(prometheus_oracle.find_promtool(), f"promtool {prometheus_oracle.PROMETHEUS_VERSION}", "oracles")
+
+
+@pytest.fixture(scope="module")
+def promtool_2() -> str:
+    """Debian's promtool (2.42): the other oracle, whose version differs."""
+    return debian_tool("promtool", "prometheus")

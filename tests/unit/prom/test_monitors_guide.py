@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from otel_operator.prom.labels import NameScheme
 from otel_operator.prom.monitors.generate import GenerationResult, generate_from_documents, prometheus_config
 from otel_operator.prom.monitors.options import GeneratorOptions
 from otel_operator.prom.relabel import parse_relabel_configs
+from tests.tools import debian_tool
 from tests.unit.prom import (
     test_monitors_podmonitor,
     test_monitors_probe,
@@ -281,9 +281,7 @@ def _needs_utf8_names(config: dict[str, Any]) -> bool:
 
 
 def test_every_generated_config_passes_promtool(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian/Ubuntu: apt-get install prometheus)")
+    promtool = debian_tool("promtool", "prometheus")
     version = _promtool_version(promtool)
     kubernetes_sd = _has_kubernetes_sd(promtool, tmp_path)
 

@@ -46,6 +46,7 @@ import promop_oracle  # hack/ is not a package
 from otel_operator.admission import certs
 from otel_operator.prom.monitors.generate import generate_scrape_configs
 from otel_operator.prom.monitors.options import GeneratorOptions
+from tests.tools import built_tool
 
 pytestmark = pytest.mark.timeout(900)  # the first test may build the oracle
 
@@ -57,13 +58,7 @@ NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 @functools.cache
 def oracle() -> str:
-    path = promop_oracle.find()
-    if path is None:
-        pytest.skip(
-            f"needs prometheus-operator's generator: set {promop_oracle.ENV_VAR}, or install Go so `make oracles` "
-            f"can build it into {promop_oracle.cached()}"
-        )
-    return path
+    return built_tool(promop_oracle.find(), "prometheus-operator's generator (promop-oracle)", "oracles")
 
 
 # ----------------------------------------------------------------------------------------------- material

@@ -51,7 +51,6 @@ import functools
 import json
 import os
 import random
-import shutil
 import subprocess
 import time
 from collections import Counter
@@ -71,11 +70,6 @@ from otel_operator.prom.regex import RegexError, compile_regex
 from otel_operator.prom.relabel import RelabelConfigError
 from otel_operator.prom.targets import GlobalDefaults, Mode, ScrapeConfigError, ScrapeJob
 from tests.unit.prom.test_relabel import MODULUS_TEXT, modulus_config
-
-PROMTOOL_2 = shutil.which("promtool")
-needs_promtool_2 = pytest.mark.skipif(
-    PROMTOOL_2 is None, reason="promtool 2.42 is not on PATH (Debian package `prometheus`)"
-)
 
 SEED = 20260921
 CHAINS = 1200  # per run; two runs
@@ -657,9 +651,8 @@ def compare_runs(binary: str, jobs: Sequence[PackedJob], folder: Path, compare: 
     return tally
 
 
-@needs_promtool_2
 @pytest.mark.timeout(600)
-def test_shared_chains_agree_with_promtool_2(shared_jobs: list[PackedJob], tmp_path: Path) -> None:
+def test_shared_chains_agree_with_promtool_2(promtool_2: str, shared_jobs: list[PackedJob], tmp_path: Path) -> None:
     def compare(job: PackedJob, index: int, results: list[Any]) -> tuple[str, Summary]:
         theirs, mine = promtool_summary(results), our_summary(job, NameScheme.LEGACY)
         if theirs == mine:
@@ -667,8 +660,7 @@ def test_shared_chains_agree_with_promtool_2(shared_jobs: list[PackedJob], tmp_p
         counts = f"dropped promtool={theirs[1]} ours={mine[1]}; refused promtool={theirs[2]} ours={mine[2]}"
         return mismatch(job, theirs[0], mine[0], counts), mine
 
-    assert PROMTOOL_2 is not None
-    compare_runs(PROMTOOL_2, shared_jobs, tmp_path, compare).check()
+    compare_runs(promtool_2, shared_jobs, tmp_path, compare).check()
 
 
 def _compare_v3(job: PackedJob, index: int, results: list[Any]) -> tuple[str, Summary]:
@@ -723,10 +715,8 @@ def _check_invalid_rules(binary: str, folder: Path, extra: dict[str, Any]) -> No
         assert "Cannot load config" in proc.stderr
 
 
-@needs_promtool_2
-def test_invalid_rules_are_refused_by_promtool_2_and_us(tmp_path: Path) -> None:
-    assert PROMTOOL_2 is not None
-    _check_invalid_rules(PROMTOOL_2, tmp_path, {})
+def test_invalid_rules_are_refused_by_promtool_2_and_us(promtool_2: str, tmp_path: Path) -> None:
+    _check_invalid_rules(promtool_2, tmp_path, {})
 
 
 @pytest.mark.timeout(900)  # a first run may build promtool v3
@@ -749,19 +739,17 @@ scrape_configs:
 """
 
 
-@needs_promtool_2
-def test_rendered_output_is_byte_identical_to_promtool_2(tmp_path: Path) -> None:
+def test_rendered_output_is_byte_identical_to_promtool_2(promtool_2: str, tmp_path: Path) -> None:
     """`render_json(service_discovery(...))` prints what promtool prints. Only keep/drop rules here: 2.42's
     discovered labels are right only while relabeling leaves the label set alone. 2.42 predates the v3.13+
     histogram labels, so ours are printed without them."""
-    assert PROMTOOL_2 is not None
     config = tmp_path / "render.yml"
     config.write_text(RENDER_CONFIG)
     ours = [
         {**entry, "discoveredLabels": before_v3_13(entry["discoveredLabels"]), "labels": before_v3_13(entry["labels"])}
         for entry in service_discovery(RENDER_CONFIG, "render")
     ]
-    assert render_json(ours) == promtool_output(PROMTOOL_2, config, "render")
+    assert render_json(ours) == promtool_output(promtool_2, config, "render")
 
 
 @pytest.mark.timeout(900)

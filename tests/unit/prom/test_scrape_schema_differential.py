@@ -26,19 +26,16 @@ from __future__ import annotations
 import copy
 import random
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from otel_operator.prom import scrape_schema
 from otel_operator.prom.scrape_schema import SD_NAMES, ListOf, MapOf, Section, prometheus_config_problems
 
-PROMTOOL_2 = shutil.which("promtool")
 SEED = 20261203
 TYPOS_PER_KEY = 3
 ADDS_PER_SECTION = 20
@@ -284,16 +281,14 @@ def test_mutations_agree_with_promtool_3(promtool_3: str, tmp_path: Path) -> Non
     assert tally["refused"] > 900, tally
 
 
-@pytest.mark.skipif(PROMTOOL_2 is None, reason="promtool 2.42 is not on PATH (Debian package `prometheus`)")
-def test_mutations_agree_with_promtool_2(tmp_path: Path) -> None:
-    assert PROMTOOL_2 is not None
+def test_mutations_agree_with_promtool_2(promtool_2: str, tmp_path: Path) -> None:
     # keys 2.42 does not have yet are not added: what 2.42 lacks is not what v3 refuses
-    newer = set(ours(yaml.safe_load(BASE_V3))) | _unknown_to(PROMTOOL_2, yaml.safe_load(BASE_V3), tmp_path / "n")
+    newer = set(ours(yaml.safe_load(BASE_V3))) | _unknown_to(promtool_2, yaml.safe_load(BASE_V3), tmp_path / "n")
     lacking = {f"{name}_sd_configs" for name in (*SOURCE_ONLY_SD, "kubernetes")} | _V3_ONLY | newer
     pool = [k for k in [*ALL_KNOWN, *INVENTED] if k not in lacking and not k.endswith("_ref")]
     pool.remove("action")  # 2.42 refuses a null relabel action (a value rule), v3 takes it as the default
     cases = [("the base, unchanged", yaml.safe_load(BASE_V2)), *mutations(BASE_V2, random.Random(SEED + 1), pool)]
-    tally = compare(PROMTOOL_2, cases, tmp_path, refusals=True)
+    tally = compare(promtool_2, cases, tmp_path, refusals=True)
     assert tally["cases"] > 500, tally
     assert tally["refused"] > 300, tally
 
@@ -316,17 +311,14 @@ def _unknown_to(binary: str, doc: dict[str, Any], folder: Path) -> set[str]:
     return set(unknown)
 
 
-def test_every_sd_kind_is_known_to_an_oracle_or_listed(promtool_3: str, tmp_path: Path) -> None:
+def test_every_sd_kind_is_known_to_an_oracle_or_listed(promtool_3: str, promtool_2: str, tmp_path: Path) -> None:
     docs = [{"scrape_configs": [{"job_name": "j", f"{name}_sd_configs": []}]} for name in SD_NAMES]
     typos = [{"scrape_configs": [{"job_name": "j", f"{name}_sd_config": []}]} for name in SD_NAMES]
     known: set[str] = set()
-    for binary in [promtool_3, *([PROMTOOL_2] if PROMTOOL_2 else [])]:
+    for binary in (promtool_3, promtool_2):
         answers = promtool_check(binary, docs + typos, tmp_path / Path(binary).name)
         known |= {name for name, (_, unknown) in zip(SD_NAMES, answers, strict=False) if not unknown}
         assert all(unknown for _, unknown in answers[len(docs) :])  # a typo of a kind is refused by both
     assert all(ours(doc) == [] for doc in docs)
     assert all(ours(doc) == [f"{name}_sd_config"] for name, doc in zip(SD_NAMES, typos, strict=True))
-    if PROMTOOL_2:
-        assert set(SD_NAMES) - known == SOURCE_ONLY_SD
-    else:
-        assert set(SD_NAMES) - known >= SOURCE_ONLY_SD
+    assert set(SD_NAMES) - known == SOURCE_ONLY_SD
