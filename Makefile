@@ -35,8 +35,8 @@ helm: ## find or build the Helm CLI, the chart tests' engine (cached too)
 collector: ## find or build the OpenTelemetry Collector v0.158 (ocb: prometheus receiver, file exporter), the end-to-end tests' scraper (cached too)
 	$(PYTHON) hack/collector.py build
 
-image: ## build the project's image from the Dockerfile with podman, on a Debian base made here (prints its name)
-	$(PYTHON) hack/nodeimages.py project
+image: ## build the project's image with podman (on a Debian base made here, or BASE=IMAGE; PUSH=REF pushes it); prints its name
+	$(PYTHON) hack/nodeimages.py project $(if $(BASE),--base $(BASE)) $(if $(PUSH),--push $(PUSH))
 
 node: controlplane collector ## find or build the real node: kubelet, kube-scheduler, its images (needs root and the node's packages; else says why and skips)
 	$(PYTHON) hack/realnode.py build --if-available

@@ -3,7 +3,9 @@
 
   python3 hack/nodeimages.py build     build what is missing or stale, print the image names
   python3 hack/nodeimages.py import    also load them into containerd's CRI namespace (containerd must be running)
-  python3 hack/nodeimages.py project   only the project's image (`make image`), on the local Debian base
+  python3 hack/nodeimages.py project [--base IMAGE] [--push REF]
+                                       only the project's image (`make image`), on the local Debian base or IMAGE;
+                                       --push tags it REF and pushes it
 
 - `localhost/debian-python:bookworm`: Debian 12 + Python from Debian's packages (mmdebstrap, minbase), a venv at
   /opt/py. Stands in for python:3.12-slim-bookworm; the rootfs tarball is cached by recipe.
@@ -19,6 +21,7 @@ builds, `podman save | ctr images import` moves them into containerd. Standard l
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import shutil
@@ -251,10 +254,10 @@ def build_app() -> None:
     )
 
 
-def build_project() -> None:
+def build_project(base: str | None = None) -> None:
     image = project_image()
     copied = (ROOT / "Dockerfile", ROOT / "pyproject.toml", ROOT / "README.md", ROOT / "operator")  # what it COPYs
-    source = digest(*copied, base_identity())
+    source = digest(*copied, base_identity() if base is None else base.encode())
     if image_hash(image) == source:
         return
     # podman's storage does not outlive a CI machine, the cache does: keep the image's archive by source hash, as
@@ -264,9 +267,9 @@ def build_project() -> None:
         podman("load", "-q", "-i", str(archive))
         if image_hash(image) == source:
             return
-    log(f"building {image} from the Dockerfile on {BASE} (pip reaches PyPI through the host network)")
+    log(f"building {image} from the Dockerfile on {base or BASE} (pip reaches PyPI through the host network)")
     podman(
-        "build", "-q", "--network", "host", "--build-arg", f"PYTHON_IMAGE={BASE}",
+        "build", "-q", "--network", "host", "--build-arg", f"PYTHON_IMAGE={base or BASE}",
         "--label", f"{HASH_LABEL}={source}", "-t", image, str(ROOT),
     )  # fmt: skip
     for old in cache().glob("otel-operator-*.tar"):
@@ -317,17 +320,28 @@ def import_all(namespace: str = "k8s.io") -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv not in (["build"], ["import"], ["project"]):
+    if argv[:1] == ["project"]:
+        parser = argparse.ArgumentParser(prog="nodeimages.py project", description="build the project's image")
+        parser.add_argument("--base", help="the Dockerfile's PYTHON_IMAGE (default: the Debian base made here)")
+        parser.add_argument("--push", metavar="REF", help="tag the image as REF and push it there")
+        args = parser.parse_args(argv[1:])
+        tools = ("podman",) if args.base else ("podman", "mmdebstrap")
+        for tool in tools:
+            if shutil.which(tool) is None:
+                raise SystemExit(f"{tool} is missing (apt-get install {' '.join(tools)})")
+        if args.base is None:
+            build_base()
+        build_project(args.base)
+        image = project_image()
+        if args.push:
+            podman("tag", image, args.push)
+            podman("push", args.push)
+            image = args.push
+        print(image)
+        return 0
+    if argv not in (["build"], ["import"]):
         print(__doc__, file=sys.stderr)
         return 2
-    if argv == ["project"]:
-        for tool in ("podman", "mmdebstrap"):
-            if shutil.which(tool) is None:
-                raise SystemExit(f"{tool} is missing (apt-get install podman mmdebstrap)")
-        build_base()
-        build_project()
-        print(project_image())
-        return 0
     names = build_all()
     if argv == ["import"]:
         import_all()

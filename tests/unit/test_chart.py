@@ -242,6 +242,14 @@ def test_rbac_create_false_renders_no_rbac() -> None:
     assert kinds["Deployment"]["spec"]["template"]["spec"]["serviceAccountName"] == "mine"
 
 
+def test_one_value_names_the_whole_image() -> None:
+    ref = "registry.example.com:5000/team/otel-operator@sha256:" + "a" * 64
+    objects = render("--set", f"image.ref={ref}", "--set", "image.tag=ignored")
+    container = operator_container(objects)
+    assert container["image"] == ref
+    assert f"--target-allocator-image={ref}" in container["args"]  # the allocators run the same image
+
+
 # --------------------------------------------------------------------------- the values schema
 
 
@@ -253,6 +261,7 @@ def test_rbac_create_false_renders_no_rbac() -> None:
         ("allocatorRbac=maybe", "/allocatorRbac"),
         ("collectorRbac=maybe", "/collectorRbac"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+        ("image.ref=has a space", "/image/ref"),
         ("resources.requests.memory=lots", "/resources/requests/memory"),
         ("watchNamespaces[0]=Not_A_Namespace", "/watchNamespaces/0"),
         ("replicaCount=2", "replicaCount"),
