@@ -56,7 +56,7 @@ def find(build: bool = True) -> str | None:
     record = cached().parent / "components.json"
     stale = cached().exists() and (not record.exists() or record.read_text() != components_record())
     if stale and build and shutil.which("go") is not None:
-        localcluster.log(f"{cached()} was built with other components: rebuilding")
+        localcluster.log(f"{cached()} was built with other components: rebuilding", "collector")
         cached().unlink()
     return localcluster.find_tool("OTEL_OPERATOR_OTELCOL", cached(), build_collector, allow_build=build)
 
@@ -92,14 +92,16 @@ def build_collector(folder: Path) -> None:
     tools.mkdir(parents=True, exist_ok=True)
     builder = tools / "builder"
     if not builder.exists():
-        localcluster.log(f"installing ocb {OTELCOL_VERSION} from the Go module proxy into {tools}")
-        localcluster.run(["go", "install", f"{BUILDER_MODULE}@{OTELCOL_VERSION}"], env=dict(env, GOBIN=str(tools)))
+        localcluster.log(f"installing ocb {OTELCOL_VERSION} from the Go module proxy into {tools}", "collector")
+        localcluster.run(
+            ["go", "install", f"{BUILDER_MODULE}@{OTELCOL_VERSION}"], env=dict(env, GOBIN=str(tools)), tag="collector"
+        )
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     config = folder / "builder.yaml"
     config.write_text(manifest_text(work))
-    localcluster.log(f"building the OpenTelemetry Collector {OTELCOL_VERSION} with ocb in {work} (once)")
-    localcluster.run([str(builder), f"--config={config}", "--ldflags=-s -w"], cwd=folder, env=env)
+    localcluster.log(f"building the OpenTelemetry Collector {OTELCOL_VERSION} with ocb in {work} (once)", "collector")
+    localcluster.run([str(builder), f"--config={config}", "--ldflags=-s -w"], cwd=folder, env=env, tag="collector")
     tmp = folder / f".{BINARY}.{os.getpid()}.tmp"  # per process: two builds at once must not share it
     shutil.move(work / BINARY, tmp)
     tmp.rename(folder / BINARY)

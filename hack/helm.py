@@ -67,6 +67,7 @@ def build_helm(folder: Path) -> None:
     localcluster.go_build_from_proxy(
         folder,
         label=f"Helm {HELM_VERSION}",
+        tag="helm",
         module=HELM_MODULE,
         version=HELM_VERSION,
         package=f"{HELM_MODULE}/cmd/helm",

@@ -63,8 +63,9 @@ NODE_BINARIES = ("kubelet", "kube-scheduler")
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / ".cluster"
 
 
-def log(msg: str) -> None:
-    print(f"[localcluster] {msg}", file=sys.stderr, flush=True)
+def log(msg: str, tag: str = "localcluster") -> None:
+    """A progress line on stderr, prefixed with the tool that writes it (Helm's build says [helm], not ours)."""
+    print(f"[{tag}] {msg}", file=sys.stderr, flush=True)
 
 
 def cache_root() -> Path:
@@ -72,8 +73,8 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "otel-operator"
 
 
-def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
-    log("$ " + " ".join(cmd))
+def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None, tag: str = "localcluster") -> None:
+    log("$ " + " ".join(cmd), tag)
     subprocess.run(cmd, cwd=cwd, env=env, check=True)
 
 
@@ -171,6 +172,7 @@ def go_build_from_proxy(
     binary: str,
     ldflags: Callable[[str], str],
     tags: str = "",
+    tag: str = "localcluster",
 ) -> None:
     """Build `package` of `module@version` from the Go module proxy into `folder/binary`, through a throwaway module
     that requires it: `go install pkg@version` refuses modules with replace directives, so those are carried over,
@@ -178,7 +180,7 @@ def go_build_from_proxy(
     work = folder / "src"
     work.mkdir(parents=True, exist_ok=True)
     env = go_env()
-    log(f"building {label} from the Go module proxy in {work} (once)")
+    log(f"building {label} from the Go module proxy in {work} (once)", tag)
     meta = subprocess.run(
         ["go", "mod", "download", "-json", f"{module}@{version}"],
         cwd=work,
@@ -196,13 +198,14 @@ def go_build_from_proxy(
         + "\n"
     )
     (work / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{package}"\n')
-    run(["go", "mod", "tidy"], cwd=work, env=env)
+    run(["go", "mod", "tidy"], cwd=work, env=env, tag=tag)
     tmp = folder / f".{binary}.{os.getpid()}.tmp"  # per process: two builds at once must not share it
     tag_args = ["-tags", tags] if tags else []
     run(
         ["go", "build", "-trimpath", *tag_args, "-ldflags", ldflags(upstream), "-o", str(tmp), package],
         cwd=work,
         env=env,
+        tag=tag,
     )
     tmp.rename(folder / binary)
     shutil.rmtree(work, ignore_errors=True)  # the module cache keeps the sources

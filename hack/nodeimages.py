@@ -112,7 +112,7 @@ def containers_conf() -> Path:
 def podman(*args: str, capture: bool = False) -> str:
     env = dict(os.environ, CONTAINERS_CONF=str(containers_conf()))
     if not capture:
-        localcluster.log("$ podman " + " ".join(args))
+        localcluster.log("$ podman " + " ".join(args), "nodeimages")
     out = subprocess.run(["podman", *args], env=env, check=True, text=True, capture_output=capture)
     return out.stdout.strip() if capture else ""
 
@@ -174,7 +174,7 @@ def build_base() -> None:
         command = ["nice", "-n", "10", "mmdebstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}"]
         command += [f"--customize-hook={hook}" for hook in hooks]
         command += ["--format=tar", DEBIAN_SUITE, str(tmp), host_mirror()]
-        localcluster.run(command)
+        localcluster.run(command, tag="nodeimages")
         tmp.rename(tarball)
     podman(
         "import",
@@ -220,6 +220,7 @@ def build_pause() -> None:
                 ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(binary), "."],
                 cwd=Path(work),
                 env=localcluster.go_env(),
+                tag="nodeimages",
             )
     build_context(
         PAUSE,

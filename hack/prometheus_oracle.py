@@ -61,6 +61,7 @@ def _builder(binary: str) -> Callable[[Path], None]:
         localcluster.go_build_from_proxy(
             folder,
             label=f"{binary} {PROMETHEUS_VERSION}",
+            tag="prometheus_oracle",
             module=PROMETHEUS_MODULE,
             version=PROMETHEUS_MODULE_VERSION,
             package=f"{PROMETHEUS_MODULE}/cmd/{binary}",

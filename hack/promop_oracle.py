@@ -72,7 +72,9 @@ def build_oracle(folder: Path) -> None:
     work = folder / "src"
     work.mkdir(parents=True, exist_ok=True)
     env = localcluster.go_env()
-    localcluster.log(f"building {BINARY} against prometheus-operator {PROMOP_VERSION} in {work} (once)")
+    localcluster.log(
+        f"building {BINARY} against prometheus-operator {PROMOP_VERSION} in {work} (once)", "promop_oracle"
+    )
     meta = subprocess.run(
         ["go", "mod", "download", "-json", f"{PROMOP_MODULE}@{PROMOP_VERSION}"],
         cwd=work,
@@ -84,9 +86,11 @@ def build_oracle(folder: Path) -> None:
     upstream = Path(json.loads(meta.stdout)["GoMod"]).read_text()
     (work / "go.mod").write_text(go_mod(upstream) + "\n")
     shutil.copy(SOURCE, work / "main.go")
-    localcluster.run(["go", "mod", "tidy"], cwd=work, env=env)
+    localcluster.run(["go", "mod", "tidy"], cwd=work, env=env, tag="promop_oracle")
     tmp = folder / f".{BINARY}.{os.getpid()}.tmp"  # per process: two builds at once must not share it
-    localcluster.run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), "."], cwd=work, env=env)
+    localcluster.run(
+        ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), "."], cwd=work, env=env, tag="promop_oracle"
+    )
     tmp.rename(folder / BINARY)
     shutil.rmtree(work, ignore_errors=True)  # the module cache keeps the sources
 

@@ -396,7 +396,10 @@ def cmd_check_service_discovery(args: argparse.Namespace) -> int:
     except yamlsafe.YamlLimitError as err:
         raise InputError(f"{args.config}: cannot read: {yamlsafe.describe(err)}") from err
     try:
-        sys.stdout.write(render_json(service_discovery(text, args.job)))  # promtool ends without a newline
+        rendered = render_json(service_discovery(text, args.job))
+        # piped: byte for byte what promtool prints, which ends without a newline; on a terminal, one more, so the
+        # shell's prompt starts a line of its own
+        sys.stdout.write(rendered + ("\n" if sys.stdout.isatty() else ""))
     except PromConfigError as err:
         print(f"error: {args.config}: {err}", file=sys.stderr)
         return EXIT_PROBLEMS

@@ -151,6 +151,19 @@ def test_check_service_discovery_prints_promtools_json(tmp_path: Path, capsys: p
     assert dropped["labels"] == {}
 
 
+def test_check_service_discovery_ends_its_line_on_a_terminal_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "prometheus.yml"
+    config.write_text(CONFIG)
+    assert main(["check", "service-discovery", str(config), "app"]) == 0
+    piped = capsys.readouterr().out
+    assert piped.endswith("]")  # as promtool prints it
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main(["check", "service-discovery", str(config), "app"]) == 0
+    assert capsys.readouterr().out == piped + "\n"
+
+
 def test_check_service_discovery_names_a_missing_job(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "prometheus.yml"
     config.write_text(CONFIG)
