@@ -130,6 +130,8 @@ async def test_statefulset_with_allocator_consists_of_upstreams_objects(
     # the status
     conditions = {c["type"]: c for c in owner["status"]["conditions"]}
     assert conditions["Ready"]["status"] == "False"  # no kubelet here: the pods never become ready
+    # upstream's one condition for a collector with nothing to warn about: no ConfigurationWarning beside it
+    assert [c["type"] for c in owner["status"]["conditions"]] == ["Ready"]
     assert owner["status"]["image"]
 
 

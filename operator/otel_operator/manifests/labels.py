@@ -91,10 +91,14 @@ def object_labels(
     return dict(sorted(out.items()))
 
 
-def allocator_selector_labels(resource_labels: Mapping[str, str], namespace: str, name: str) -> dict[str, str]:
-    """The allocator's selector: the selector labels plus `app.kubernetes.io/name` (the resource's own when set)."""
+def allocator_selector_labels(
+    resource_labels: Mapping[str, str], namespace: str, name: str, filters: Iterable[str] = ()
+) -> dict[str, str]:
+    """The allocator's selector: the selector labels plus `app.kubernetes.io/name` (the resource's own when set and
+    not filtered out, as in `object_labels`: the selector must match the pod template's labels)."""
     out = selector_labels(namespace, name, ALLOCATOR_COMPONENT)
-    out[NAME] = resource_labels.get(NAME, naming.allocator(name))
+    own = resource_labels.get(NAME)
+    out[NAME] = own if own is not None and _kept(NAME, tuple(filters)) else naming.allocator(name)
     return dict(sorted(out.items()))
 
 

@@ -63,8 +63,10 @@ def certificate_source(mtls: Mapping[str, Any], options: BuildOptions) -> Source
 
 
 def check(mtls: Any, prefix: str, found: Problems) -> None:
-    """What an enabled `mtls` may not ask for."""
+    """What an enabled `mtls` may not ask for; what a disabled one asks for in vain is a warning."""
     if not enabled(mtls):
+        if isinstance(mtls, Mapping) and mtls.get("tls"):
+            found.warn(f"{prefix}.tls", "ignored: mTLS is not enabled (set enabled: true to use it)")
         return
     if mtls.get("tls"):
         found.error(

@@ -127,7 +127,9 @@ class AllocatorParams:
 
     @property
     def selector_labels(self) -> dict[str, str]:
-        return labels.allocator_selector_labels(self.resource.labels, self.namespace, self.name)
+        return labels.allocator_selector_labels(
+            self.resource.labels, self.namespace, self.name, self.options.label_filters
+        )
 
     @property
     def service_account(self) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from otel_operator.manifests import labels
+from otel_operator.manifests import BuildOptions, labels
+
+from .common import allocating, built, everything
 
 
 @pytest.mark.parametrize(
@@ -88,3 +90,22 @@ def test_default_annotation_filters_drop_kubectl_and_kopf_bookkeeping() -> None:
 
 def test_selector_string_is_sorted() -> None:
     assert labels.selector_string({"b": "2", "a": "1"}) == "a=1,b=2"
+
+
+@pytest.mark.parametrize(
+    "filters", [(), ("app.kubernetes.io/name",), (r"^app\.kubernetes\.io/",)], ids=["none", "name", "all"]
+)
+@pytest.mark.parametrize("mode", ["statefulset", "daemonset"])
+def test_every_workload_selects_its_own_pod_template(filters: tuple[str, ...], mode: str) -> None:
+    """The API server refuses a workload whose selector does not match its template (and a selector may never
+    change): whatever labels the resource sets and the label filters drop, the selector stays within the
+    template's labels."""
+    resource = allocating(mode, allocationStrategy="per-node" if mode == "daemonset" else "consistent-hashing")
+    resource["metadata"]["labels"] = {"app.kubernetes.io/name": "custom", "team": "a"}
+    result = built(resource, options=BuildOptions(label_filters=filters))
+    workloads = [o for o in everything(result) if o["kind"] in ("StatefulSet", "Deployment", "DaemonSet")]
+    assert {o["kind"] for o in workloads} == {mode.capitalize().replace("set", "Set"), "Deployment"}
+    for workload in workloads:
+        selector = workload["spec"]["selector"]["matchLabels"]
+        template = workload["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= template.items(), (workload["kind"], selector, template)

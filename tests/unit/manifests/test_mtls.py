@@ -214,3 +214,12 @@ def test_the_embedded_allocator_resource_builds_with_mtls() -> None:
     result = built(ta, options=NO_CERT_MANAGER, collector=owner)
     pod = find(result, "Deployment", "c-targetallocator")["spec"]["template"]["spec"]
     assert pod["volumes"][1] == {"name": "c-ta-server-cert", "secret": {"secretName": "c-ta-server-cert"}}
+
+
+def test_certificates_given_to_a_disabled_mtls_are_a_warning_not_silence() -> None:
+    resource = mtls(enabled=False, tls={"serverCertificate": {"secretName": "mine"}})
+    result = build(resource, NO_CERT_MANAGER)
+    assert result.ok
+    assert any("spec.targetAllocator.mtls.tls" in w and "mTLS is not enabled" in w for w in result.warnings), (
+        result.warnings
+    )
