@@ -181,20 +181,23 @@ class Process:
 
 @contextlib.contextmanager
 def allocator(kubeconfig: str, folder: Path, namespaces: list[str], per_job: int) -> Iterator[Process]:
+    config = {
+        "kube_config_file_path": kubeconfig,
+        "collectors": ["c-0", "c-1"],
+        "collector_namespace": namespaces[0],
+        "prometheus_cr": {"enabled": True, "service_monitor_selector": {}, "allow_namespaces": namespaces},
+        "target_limits": {"per_job": per_job},
+    }
+    with run_allocator(folder, config) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def run_allocator(folder: Path, config: dict[str, Any]) -> Iterator[Process]:
+    """`otel-operator allocator` with `config` (on a free port) in a process of its own; SIGTERM at the end."""
     port = localcluster.free_port()
     path = folder / "targetallocator.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "listen_addr": f"127.0.0.1:{port}",
-                "kube_config_file_path": kubeconfig,
-                "collectors": ["c-0", "c-1"],
-                "collector_namespace": namespaces[0],
-                "prometheus_cr": {"enabled": True, "service_monitor_selector": {}, "allow_namespaces": namespaces},
-                "target_limits": {"per_job": per_job},
-            }
-        )
-    )
+    path.write_text(yaml.safe_dump({"listen_addr": f"127.0.0.1:{port}", **config}))
     log = folder / "allocator.log"
     with log.open("wb") as out:
         cmd = [sys.executable, "-m", "otel_operator", "allocator", "--config", str(path)]

@@ -9,24 +9,16 @@ collector `opentelemetry/otelcol` (its collector selector names it), with a per-
 from __future__ import annotations
 
 import contextlib
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from tests.integration.conftest import ROOT, ensure_namespace, wait_for
-from tests.integration.test_big_monitor import Process, endpoint_slice, service, service_monitor
-
-sys.path.insert(0, str(ROOT / "hack"))
-import localcluster  # hack/ is not a package; tests/conftest.py puts it on the path the same way
+from tests.integration.conftest import ensure_namespace, wait_for
+from tests.integration.test_big_monitor import Process, endpoint_slice, run_allocator, service, service_monitor
 
 pytestmark = pytest.mark.integration
 
@@ -42,42 +34,24 @@ PROMETHEUS = {
 }
 
 
-@contextlib.contextmanager
-def allocator(kubeconfig: str, folder: Path) -> Iterator[Process]:
-    port = localcluster.free_port()
-    path = folder / "targetallocator.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "listen_addr": f"127.0.0.1:{port}",
-                "kube_config_file_path": kubeconfig,
-                "collector_selector": {
-                    "matchLabels": {
-                        "app.kubernetes.io/component": "opentelemetry-collector",
-                        "app.kubernetes.io/instance": f"{NS}.otelcol",
-                        "app.kubernetes.io/managed-by": "opentelemetry-operator",
-                        "app.kubernetes.io/part-of": "opentelemetry",
-                    }
-                },
-                "collector_namespace": NS,
-                "prometheus_cr": {"enabled": True, "service_monitor_selector": {}, "allow_namespaces": [NS]},
-                "target_limits": {"per_job": 5},
-            }
-        )
+def allocator(kubeconfig: str, folder: Path) -> contextlib.AbstractContextManager[Process]:
+    return run_allocator(
+        folder,
+        {
+            "kube_config_file_path": kubeconfig,
+            "collector_selector": {
+                "matchLabels": {
+                    "app.kubernetes.io/component": "opentelemetry-collector",
+                    "app.kubernetes.io/instance": f"{NS}.otelcol",
+                    "app.kubernetes.io/managed-by": "opentelemetry-operator",
+                    "app.kubernetes.io/part-of": "opentelemetry",
+                }
+            },
+            "collector_namespace": NS,
+            "prometheus_cr": {"enabled": True, "service_monitor_selector": {}, "allow_namespaces": [NS]},
+            "target_limits": {"per_job": 5},
+        },
     )
-    log = folder / "allocator.log"
-    with log.open("wb") as out:
-        cmd = [sys.executable, "-m", "otel_operator", "allocator", "--config", str(path)]
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield Process(proc, port, log)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 async def bindings(api: ApiClient, name: str) -> list[dict[str, Any]]:
