@@ -166,13 +166,12 @@ def cmd_allocator(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run_allocator(config, stop)
 
-    import kopf
-
     from otel_operator.allocator.app import TLSSetupError
+    from otel_operator.reconcile.login import LoginError
 
     try:
         asyncio.run(main())
-    except (TLSSetupError, OSError, kopf.LoginError) as err:  # a port in use, bad certificates, no credentials
+    except (TLSSetupError, OSError, LoginError) as err:  # a port in use, bad certificates, no credentials
         print(f"otel-operator allocator: {err}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
@@ -416,13 +415,12 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     import json
 
     import aiohttp
-    import kopf
     from kubernetes_asyncio.config.config_exception import ConfigException
 
     from otel_operator.diagnose import diagnose
     from otel_operator.diagnose.gather import gather, render_text
     from otel_operator.reconcile.kube import Kube, KubeError
-    from otel_operator.reconcile.login import api_client, credentials_problem
+    from otel_operator.reconcile.login import LoginError, api_client, credentials_problem
 
     focus = None
     for flag, kind in _FOCUS_KINDS.items():
@@ -446,7 +444,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     try:
         inputs = asyncio.run(read())
-    except (KubeError, OSError, aiohttp.ClientError, TimeoutError, ConfigException, kopf.LoginError) as err:
+    except (KubeError, OSError, aiohttp.ClientError, TimeoutError, ConfigException, LoginError) as err:
         print(f"otel-operator diagnose: cannot read the cluster: {err}", file=sys.stderr)
         return EXIT_USAGE
     if args.allocator:

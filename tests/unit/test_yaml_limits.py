@@ -10,7 +10,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import kopf
 import pytest
 import yaml
 
@@ -20,7 +19,7 @@ from otel_operator.allocator.sd import file
 from otel_operator.allocator.sd.common import SDRefreshError
 from otel_operator.api.conversion import ConversionError, to_v1beta1
 from otel_operator.cli import InputError, load_documents
-from otel_operator.reconcile.login import load_kubeconfig
+from otel_operator.reconcile.login import LoginError, load_kubeconfig
 
 
 def bomb(indent: str = "", levels: int = 9) -> str:
@@ -193,7 +192,7 @@ def _file_sd(path: Path) -> str:
 
 def _kubeconfig(path: Path) -> str:
     path.write_text("apiVersion: v1\ncurrent-context: c\n" + bomb())
-    with pytest.raises(kopf.LoginError) as info:
+    with pytest.raises(LoginError) as info:
         load_kubeconfig(path)
     return str(info.value)
 

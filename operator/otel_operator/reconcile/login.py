@@ -10,12 +10,20 @@ import asyncio
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import kopf
 import yaml
 
 from otel_operator import yamlsafe
+
+if TYPE_CHECKING:
+    import kopf
+
+
+class LoginError(Exception):
+    """No usable credentials, saying which source failed and why. Ours, not kopf's: the allocator, `diagnose` and
+    `check` read credentials without kopf (importing it costs some 0.1 s of CPU at every start); kopf's login
+    handler turns it into kopf.LoginError."""
 
 
 def _resolve(base: Path, value: str | None) -> str | None:
@@ -26,23 +34,23 @@ def _resolve(base: Path, value: str | None) -> str | None:
 
 
 def load_kubeconfig(path: Path) -> dict[str, Any]:
-    """A kubeconfig file as data, read with the bounded YAML loader; kopf.LoginError naming the file and what is
+    """A kubeconfig file as data, read with the bounded YAML loader; LoginError naming the file and what is
     wrong when it cannot be read, is not YAML, or is not a mapping."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise kopf.LoginError(f"cannot read kubeconfig {path}: {err.strerror or err}") from None
+        raise LoginError(f"cannot read kubeconfig {path}: {err.strerror or err}") from None
     except UnicodeDecodeError as err:
-        raise kopf.LoginError(f"cannot read kubeconfig {path}: not UTF-8 text ({err.reason})") from None
+        raise LoginError(f"cannot read kubeconfig {path}: not UTF-8 text ({err.reason})") from None
     try:
         config = yamlsafe.safe_load(text)
     except yaml.YAMLError as err:
-        raise kopf.LoginError(f"cannot read kubeconfig {path}: {yamlsafe.describe(err)}") from None
+        raise LoginError(f"cannot read kubeconfig {path}: {yamlsafe.describe(err)}") from None
     if config is None:
         return {}
     if not isinstance(config, dict):
         kind = "list" if isinstance(config, list) else "single value"
-        raise kopf.LoginError(
+        raise LoginError(
             f"kubeconfig {path}: not a kubeconfig: the file is a YAML {kind}, not a mapping with clusters, contexts "
             "and users"
         )
@@ -55,7 +63,7 @@ def _select(
     """The context, cluster and user entries the current (or named) context picks, each checked to be there."""
     name = context or config.get("current-context")
     if not name:
-        raise kopf.LoginError(
+        raise LoginError(
             f"kubeconfig {path}: no current-context is set; set one with `kubectl --kubeconfig {path} config "
             "use-context NAME`"
         )
@@ -63,20 +71,20 @@ def _select(
     def entry(section: str, key: str, wanted: object) -> dict[str, Any]:
         items = config.get(section) or []
         if not isinstance(items, list):
-            raise kopf.LoginError(f"kubeconfig {path}: {section} must be a list of named entries")
+            raise LoginError(f"kubeconfig {path}: {section} must be a list of named entries")
         for item in items:
             if isinstance(item, Mapping) and item.get("name") == wanted:
                 found = item.get(key) or {}
                 if not isinstance(found, dict):
-                    raise kopf.LoginError(f"kubeconfig {path}: {section} entry {wanted!r}: {key} must be a mapping")
+                    raise LoginError(f"kubeconfig {path}: {section} entry {wanted!r}: {key} must be a mapping")
                 return found
-        raise kopf.LoginError(f"kubeconfig {path}: {section} has no entry named {wanted!r}")
+        raise LoginError(f"kubeconfig {path}: {section} has no entry named {wanted!r}")
 
     ctx = entry("contexts", "context", name)
     cluster = entry("clusters", "cluster", ctx.get("cluster", ""))
     user = entry("users", "user", ctx.get("user", "")) if ctx.get("user") else {}
     if not cluster.get("server"):
-        raise kopf.LoginError(f"kubeconfig {path}: cluster {ctx.get('cluster')!r} has no server")
+        raise LoginError(f"kubeconfig {path}: cluster {ctx.get('cluster')!r} has no server")
     return ctx, cluster, user
 
 
@@ -86,13 +94,15 @@ def kubeconfig_problem(path: str | Path) -> str | None:
     path = Path(path).expanduser()
     try:
         _select(load_kubeconfig(path), path, None)
-    except kopf.LoginError as err:
+    except LoginError as err:
         return str(err)
     return None
 
 
 def connection_from_kubeconfig(path: str | Path, context: str | None = None) -> kopf.ConnectionInfo:
     """The current (or named) context of one kubeconfig file as kopf connection info."""
+    import kopf
+
     path = Path(path).expanduser()
     ctx, cluster, user = _select(load_kubeconfig(path), path, context)
     server = cluster["server"]
@@ -103,7 +113,7 @@ def connection_from_kubeconfig(path: str | Path, context: str | None = None) -> 
         try:
             token = token_file.read_text().strip()
         except (OSError, UnicodeDecodeError) as err:
-            raise kopf.LoginError(f"kubeconfig {path}: cannot read its tokenFile {token_file}: {err}") from None
+            raise LoginError(f"kubeconfig {path}: cannot read its tokenFile {token_file}: {err}") from None
     return kopf.ConnectionInfo(
         server=server,
         ca_path=_resolve(base, cluster.get("certificate-authority")),
@@ -149,18 +159,23 @@ def credentials_problem(kubeconfig: str | None, environ: Mapping[str, str] | Non
 
 
 def register_login(registry: kopf.OperatorRegistry, kubeconfig: str | None) -> None:
+    import kopf
+
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        if kubeconfig:
-            return connection_from_kubeconfig(kubeconfig)
-        in_cluster: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
-        if in_cluster is not None:
-            return in_cluster
-        env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-        default = Path("~/.kube/config").expanduser()
-        if env or default.exists():
-            return connection_from_kubeconfig(env or default)
-        raise kopf.LoginError(credentials_problem(kubeconfig) or "no Kubernetes credentials")
+        try:
+            if kubeconfig:
+                return connection_from_kubeconfig(kubeconfig)
+            in_cluster: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
+            if in_cluster is not None:
+                return in_cluster
+            env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+            default = Path("~/.kube/config").expanduser()
+            if env or default.exists():
+                return connection_from_kubeconfig(env or default)
+            raise LoginError(credentials_problem(kubeconfig) or "no Kubernetes credentials")
+        except LoginError as err:
+            raise kopf.LoginError(str(err)) from None
 
 
 DEFAULT_KUBECONFIG = os.path.expanduser("~/.kube/config")
@@ -185,11 +200,11 @@ async def api_client(kubeconfig: str | None) -> Any:
         try:
             config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except ConfigException as err:
-            raise kopf.LoginError(f"in-cluster service account: {err}") from None
+            raise LoginError(f"in-cluster service account: {err}") from None
     elif env or await _exists(default):
         await _load_kubeconfig(env or default, cfg)
     else:
-        raise kopf.LoginError(credentials_problem(kubeconfig) or "no Kubernetes credentials")
+        raise LoginError(credentials_problem(kubeconfig) or "no Kubernetes credentials")
     return client.ApiClient(configuration=cfg)
 
 
@@ -200,8 +215,8 @@ async def _load_kubeconfig(path: str, cfg: Any) -> None:
     from kubernetes_asyncio.config.config_exception import ConfigException
 
     if problem := await asyncio.to_thread(kubeconfig_problem, path):
-        raise kopf.LoginError(problem)
+        raise LoginError(problem)
     try:
         await config.load_kube_config(config_file=path, client_configuration=cfg)
     except (ConfigException, ValueError, OSError) as err:  # bad certificate data, an exec plugin that fails, ...
-        raise kopf.LoginError(f"kubeconfig {path}: {' '.join(str(err).split())}") from None
+        raise LoginError(f"kubeconfig {path}: {' '.join(str(err).split())}") from None
