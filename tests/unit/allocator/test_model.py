@@ -855,3 +855,21 @@ def test_incremental_updates_serve_what_a_fresh_model_serves(strategy: Strategy,
             assert dict(m.assignment()) == dict(expected.assignment()), step
             assert m.load() == expected.load()
             assert m.discovered_counts() == expected.discovered_counts()
+
+
+def test_a_targets_served_fragment_holds_only_its_own_bytes() -> None:
+    """orjson's result keeps its output buffer (16 KB for a 4 KB fragment): a target keeps its fragment as long as
+    it lives, so it must be a copy of the fragment's size (bench_allocator: 217 → 173 MB peak at 10k targets)."""
+    import tracemalloc
+
+    from otel_operator.allocator.model import exact
+
+    labels = {f"__meta_kubernetes_pod_label_l{i}": "v" * 60 for i in range(40)}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [exact(orjson.dumps({"labels": labels, "targets": ["10.0.0.1:80"]})) for _ in range(100)]
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 100 * (len(kept[0]) + 256), f"{grown / 100:.0f} bytes held per {len(kept[0])}-byte fragment"
