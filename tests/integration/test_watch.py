@@ -134,6 +134,7 @@ async def test_list_then_added_modified_deleted(api: ApiClient, namespace: str) 
             assert obj["metadata"]["resourceVersion"]  # raw camelCase JSON, not generated models
             assert "creationTimestamp" in obj["metadata"]
             assert obj["data"]["n"] == obj["metadata"]["name"][-1]
+            assert "managedFields" not in obj["metadata"]  # the API server sends them; never read, not kept
         assert set(reflector.objects) == {(namespace, f"before-{i}") for i in range(3)}
         assert reflector.objects[(namespace, "before-1")] is next(
             o for o in listed if o["metadata"]["name"] == "before-1"
@@ -150,6 +151,7 @@ async def test_list_then_added_modified_deleted(api: ApiClient, namespace: str) 
         assert added["kind"] == "ConfigMap"
         assert added["apiVersion"] == "v1"
         assert added["data"] == {"v": "1"}
+        assert "managedFields" not in added["metadata"]
         assert modified["data"] == {"v": "2"}
         assert int(modified["metadata"]["resourceVersion"]) > int(added["metadata"]["resourceVersion"])
         assert (namespace, "live") not in reflector.objects
@@ -644,3 +646,22 @@ async def test_expired_continue_token_restarts_the_list() -> None:
         assert reflector.resource_version == "20"
     finally:
         await server.stop()
+
+
+def test_managed_fields_are_not_kept() -> None:
+    """Never read by discovery, and often the largest part of a Pod: dropped from what the reflector keeps (and
+    hands on)."""
+    sink = Recorder()
+    reflector = make_reflector(sink)
+    managed = [{"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:data": {"f:a": {}}}}]
+    obj = {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "metadata": {"name": "a", "namespace": "n", "resourceVersion": "9", "managedFields": managed},
+        "data": {"a": "1"},
+    }
+    reflector.handle_event({"type": "ADDED", "object": obj})
+    kept = reflector.objects[("n", "a")]
+    assert "managedFields" not in kept["metadata"]
+    assert kept["data"] == {"a": "1"}
+    assert kept["metadata"]["resourceVersion"] == "9"

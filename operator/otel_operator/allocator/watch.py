@@ -444,6 +444,7 @@ class Reflector:
             log.warning("%s: ignoring watch event of unknown type %r", self.describe(), etype, extra=self._extra())
             return
         meta = obj.get("metadata") or {}
+        meta.pop("managedFields", None)  # never read here; often the largest part of a Pod
         key = (meta.get("namespace") or "", meta.get("name") or "")
         if etype == "DELETED":
             self.objects.pop(key, None)
@@ -499,6 +500,7 @@ class Reflector:
         self.objects.clear()
         for item in items:
             meta = item.get("metadata") or {}
+            meta.pop("managedFields", None)  # never read here; often the largest part of a Pod
             self.objects[(meta.get("namespace") or "", meta.get("name") or "")] = item
         self.resource_version = rv
         self._resume_from = None
