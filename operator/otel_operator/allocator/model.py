@@ -86,7 +86,7 @@ class ServedTarget:
 
 
 def _served(key: str, target: AssembledTarget, with_node: bool) -> ServedTarget:
-    labels = target.served_labels
+    labels = target.allocator_labels
     address = target.address
     fragment = exact(orjson.dumps({"labels": labels, "targets": [address]}, option=orjson.OPT_SORT_KEYS))
     node = node_of(labels) if with_node else None
@@ -323,12 +323,12 @@ class AllocationModel:
         if self.filtering:
             kept = [t for t in scrape.assemble_group(group, Mode.ALLOCATOR) if t.final_labels is not None]
         else:
-            common = {name: value for name, value in group.labels.items() if value}
             kept = []
             for target in group.targets:
-                merged = {name: value for name, value in {**common, **target}.items() if value}
+                raw = {**group.labels, **target}
+                merged = {name: value for name, value in raw.items() if value} if "" in raw.values() else raw
                 final = tuple(sorted((n, v) for n, v in merged.items() if not n.startswith(META_PREFIX)))
-                kept.append(AssembledTarget(job, merged, final))
+                kept.append(AssembledTarget(job, merged, final, None, (), None if merged is raw else raw))
         return tuple((target_key(job, t.final_labels or ()), t) for t in kept)
 
     # ------------------------------------------------------------------------------------------- recompute
@@ -514,9 +514,8 @@ class AllocationModel:
                 if stop():
                     raise FlushAborted
             previous = old.get(key)
-            if previous is not None and (
-                previous.served_labels is target.served_labels or previous.served_labels == target.served_labels
-            ):
+            labels = target.allocator_labels
+            if previous is not None and (previous.served_labels is labels or previous.served_labels == labels):
                 fresh[key] = previous
             else:
                 fresh[key] = served = _served(key, target, self._with_node)

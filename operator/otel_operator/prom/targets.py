@@ -310,6 +310,15 @@ class AssembledTarget:
     final_labels: LabelItems | None
     error: str | None = None
     seeds: LabelItems = field(default=(), repr=False, compare=False)
+    # the merged labels with their empty values, when there are any (else None: `served_labels` are the same)
+    with_empty: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def allocator_labels(self) -> Mapping[str, str]:
+        """What the allocator serves: the merged group and target labels as the Go allocator serves them, empty
+        values included (a pod's `container_id` before its status names one). Prometheus drops an empty label
+        before relabeling, so `served_labels` (its discovered labels) and relabeling never see one."""
+        return self.with_empty if self.with_empty is not None else self.served_labels
 
     @property
     def kept(self) -> bool:
@@ -398,19 +407,18 @@ class ScrapeJob:
         self, target: Mapping[str, str], group_labels: Mapping[str, str] | None = None, mode: Mode = Mode.ALLOCATOR
     ) -> AssembledTarget:
         """One target (its own labels, with `__address__`) of a group with `group_labels`."""
-        group = {name: value for name, value in (group_labels or {}).items() if value}
-        return self._assemble(target, group, self._chains[mode])
+        return self._assemble(target, group_labels or {}, self._chains[mode])
 
     def assemble_group(self, group: TargetGroup, mode: Mode = Mode.ALLOCATOR) -> tuple[AssembledTarget, ...]:
         """Every target of the group, kept or not, in the group's order."""
         chain = self._chains[mode]
-        common = {name: value for name, value in group.labels.items() if value}
-        return tuple(self._assemble(target, common, chain) for target in group.targets)
+        return tuple(self._assemble(target, group.labels, chain) for target in group.targets)
 
-    def _assemble(self, target: Mapping[str, str], common: Labels, chain: RelabelChain) -> AssembledTarget:
+    def _assemble(self, target: Mapping[str, str], common: Mapping[str, str], chain: RelabelChain) -> AssembledTarget:
         merged = {**common, **target}  # target labels win, and an empty one hides the group's
-        if "" in merged.values():
-            merged = {name: value for name, value in merged.items() if value}
+        with_empty = None
+        if "" in merged.values():  # absent for Prometheus; the allocator still serves them
+            with_empty, merged = merged, {name: value for name, value in merged.items() if value}
         touched: set[str] | None = None
         if chain.ordered:  # labelmap may see collisions: iterate as Prometheus's builder does
             merged = dict(sorted(merged.items()))
@@ -422,9 +430,9 @@ class ScrapeJob:
                 if touched is not None:
                     touched.add(name)
         if not chain.process(labels, touched):
-            return AssembledTarget(self.job_name, merged, None, None, self._seeds)
+            return AssembledTarget(self.job_name, merged, None, None, self._seeds, with_empty)
         final, error = self._finish(labels)
-        return AssembledTarget(self.job_name, merged, final, error, self._seeds)
+        return AssembledTarget(self.job_name, merged, final, error, self._seeds, with_empty)
 
     def _finish(self, labels: Labels) -> tuple[LabelItems | None, str | None]:
         """Prometheus's checks and clean-up after relabeling: refuse, or drop `__meta_*` and default `instance`."""

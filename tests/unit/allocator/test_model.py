@@ -13,7 +13,7 @@ import pytest
 from otel_operator.allocator.model import EMPTY_LIST, EMPTY_MAP, AllocationModel, jobs_link, target_key
 from otel_operator.allocator.strategies import Collector, ConsistentHashing, LeastWeighted, PerNode, Strategy
 from otel_operator.prom.model import TargetGroup
-from otel_operator.prom.targets import ScrapeSettings
+from otel_operator.prom.targets import ScrapeJob, ScrapeSettings
 
 M = "__meta_kubernetes_"
 SEEDS = ("job", "__scheme__", "__metrics_path__", "__scrape_interval__", "__scrape_timeout__", "instance")
@@ -129,6 +129,33 @@ def test_served_labels_carry_no_scrape_defaults_and_no_relabel_output() -> None:
             assert set(g) == {"labels", "targets"}
             assert not set(g["labels"]) & {*SEEDS, "team", "__param_module"}
             assert g["labels"]["__address__"] == g["targets"][0]
+
+
+@pytest.mark.parametrize("filtering", [True, False], ids=["relabel-config", "no filtering"])
+def test_empty_labels_are_served_as_the_go_allocator_serves_them_but_never_relabeled(filtering: bool) -> None:
+    """A pod whose status names no container yet has `container_id: ""`: the Go allocator serves the empty label
+    (measured side by side, ../shared/bench/gota), while for relabeling (and Prometheus's discovered labels) an
+    empty label is an absent one; an empty target label also hides a group label of the same name."""
+    pod = target("10.0.0.1:8080", **{M + "pod_container_id": "", M + "pod_name": "p", "zone": ""})
+    g = group("pod/shop", pod, zone="eu", **{M + "namespace": "shop", "tier": ""})
+    rules = [{"source_labels": [M + "pod_container_id"], "regex": "", "action": "keep"}]  # absent reads as ""
+    m = model([settings("web", rules)], {"web": [g]}, collectors(1), filtering=filtering)
+    (one,) = served(m, "web", "collector-0")
+    assert one["labels"] == {
+        "__address__": "10.0.0.1:8080",
+        M + "namespace": "shop",
+        M + "pod_container_id": "",
+        M + "pod_name": "p",
+        "tier": "",
+        "zone": "",
+    }
+    # Prometheus's side of the same target: no empty label among its discovered or final labels
+    (assembled,) = ScrapeJob(settings("web", rules)).assemble_group(g)
+    assert "" not in assembled.served_labels.values()
+    assert M + "pod_container_id" not in assembled.served_labels
+    assert assembled.final_labels is not None
+    assert {"zone", "tier"}.isdisjoint(dict(assembled.final_labels))
+    assert assembled.allocator_labels == one["labels"]
 
 
 def test_empty_answers_are_empty_json_with_a_newline() -> None:
