@@ -104,6 +104,8 @@ def _cluster_reads() -> list[Rule]:
         "namespaces/status",
         "nodes",
         "nodes/spec",
+        "persistentvolumeclaims",
+        "persistentvolumes",
         "pods",
         "pods/status",
         "replicationcontrollers",
@@ -128,7 +130,8 @@ def k8s_cluster_rules(conf: Mapping[str, Any]) -> list[Rule]:
 
 
 def k8s_events_rules(conf: Mapping[str, Any]) -> list[Rule]:
-    return _cluster_reads()
+    """Upstream's (receivers/k8sevents.go): the events, nothing else."""
+    return [_rule("", ["events"])]
 
 
 def k8sobjects_rules(conf: Mapping[str, Any]) -> list[Rule]:

@@ -252,6 +252,18 @@ def _single(name: str, conf: Any, known: _Known | None) -> list[Port]:
     return [_port(name, _endpoint_port(conf) or known.port, known)]
 
 
+def _jaeger_query_ports(name: str, conf: Any, known: _Known) -> list[Port]:
+    """Upstream's jaeger_query parser: the HTTP port (`http.endpoint`, default 16686) and, when `grpc.endpoint`
+    names another port, that one too as `<name>-2`."""
+    conf = conf if isinstance(conf, Mapping) else {}
+    http_port = _endpoint_port(conf.get("http")) or known.port
+    out = [_port(name, http_port, known)]
+    grpc_port = _endpoint_port(conf.get("grpc"))
+    if grpc_port and grpc_port != http_port:
+        out.append(_port(f"{name}-2", grpc_port, known))
+    return out
+
+
 def ports(config: Mapping[str, Any]) -> tuple[list[Port], list[Port]]:
     """(receiver and exporter ports, extension ports), each sorted by name. ComponentError when a receiver's
     config names an unknown protocol or a receiver without a default port has none."""
@@ -266,6 +278,9 @@ def ports(config: Mapping[str, Any]) -> tuple[list[Port], list[Port]]:
     extension_confs = config.get("extensions") or {}
     extension_ports: list[Port] = []
     for name in used["extensions"]:
+        if component_type(name) == "jaeger_query":
+            extension_ports += _jaeger_query_ports(name, extension_confs.get(name), _EXTENSIONS["jaeger_query"])
+            continue
         extension_ports += _single(name, extension_confs.get(name), _EXTENSIONS.get(component_type(name)))
     return sorted(listening, key=lambda p: p.name), sorted(extension_ports, key=lambda p: p.name)
 
@@ -363,6 +378,13 @@ def apply_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
                 defaulted[n] = c
             elif kind == "health_check":
                 defaulted[n] = _default_health_check(c)
+            elif kind == "jaeger_query":  # its addresses are http.endpoint and grpc.endpoint (upstream's defaulter)
+                jaeger = dict(c) if isinstance(c, Mapping) else {}
+                jaeger["http"] = _default_address(jaeger.get("http"), _EXTENSIONS[kind].port)
+                grpc = jaeger.get("grpc")
+                if isinstance(grpc, Mapping) and grpc.get("endpoint"):
+                    jaeger["grpc"] = _default_address(grpc, 0)
+                defaulted[n] = jaeger
             elif kind in _EXTENSIONS:
                 defaulted[n] = _default_address(c, _EXTENSIONS[kind].port)
             else:

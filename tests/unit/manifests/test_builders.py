@@ -416,6 +416,20 @@ def test_allocator_service() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("resource", "account"),
+    [
+        (allocating(serviceAccount="c-targetallocator"), "c-targetallocator"),
+        (collector(serviceAccount="c-collector"), "c-collector"),
+    ],
+    ids=["allocator", "collector"],
+)
+def test_naming_the_account_the_operator_makes_keeps_it_made(resource: dict[str, Any], account: str) -> None:
+    """Upstream's e2e targetallocator-cr sets spec.serviceAccount to the generated name and asserts the account still
+    exists: not made any more, it was pruned from under the pods that run as it."""
+    assert ("ServiceAccount", account) in kinds(built(resource))
+
+
 def test_named_allocator_service_account_is_bound_not_created() -> None:
     result = built(allocating(serviceAccount="ta"))
     assert ("ServiceAccount", "c-targetallocator") not in kinds(result)

@@ -48,6 +48,8 @@ CLUSTER_READS = [
             "namespaces/status",
             "nodes",
             "nodes/spec",
+            "persistentvolumeclaims",
+            "persistentvolumes",
             "pods",
             "pods/status",
             "replicationcontrollers",
@@ -123,7 +125,8 @@ PROXY = rule("", ["nodes/proxy"], ["get"])
             {"distribution": "openshift"},
             [*CLUSTER_READS, rule("quota.openshift.io", ["clusterresourcequotas"], READ)],
         ),
-        ("receivers", "k8s_events", {"namespaces": ["a"]}, CLUSTER_READS),
+        # upstream's receivers/k8sevents.go (e2e-automatic-rbac/receiver-k8sevents): the events only
+        ("receivers", "k8s_events", {"namespaces": ["a"]}, [rule("", ["events"], READ)]),
         (
             "receivers",
             "k8sobjects",

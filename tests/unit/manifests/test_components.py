@@ -151,3 +151,27 @@ def test_health_probe() -> None:
     assert components.health_probe(cfg) is None  # not in service.extensions
     cfg["service"]["extensions"] = ["health_check/x"]
     assert components.health_probe(cfg) == {"httpGet": {"path": "/health", "port": 8081}}
+
+
+def test_jaeger_query_serves_http_and_grpc_as_upstream() -> None:
+    """Upstream's e2e extension test: `grpc.endpoint: 0.0.0.0:16685` adds `jaeger-query-2`; the defaults go to
+    `http.endpoint` (jaeger_query has no top-level endpoint)."""
+    config = {
+        "receivers": {"otlp": {"protocols": {"grpc": {}}}},
+        "exporters": {"debug": {}},
+        "extensions": {"jaeger_query": {"storage": {"traces": "memstore"}, "grpc": {"endpoint": ":16685"}}},
+        "service": {
+            "extensions": ["jaeger_query"],
+            "pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["debug"]}},
+        },
+    }
+    _, extensions = components.ports(config)
+    assert [(p.name, p.port) for p in extensions] == [("jaeger-query", 16686), ("jaeger-query-2", 16685)]
+    defaulted = components.apply_defaults(config)["extensions"]["jaeger_query"]
+    assert defaulted == {
+        "storage": {"traces": "memstore"},
+        "http": {"endpoint": "0.0.0.0:16686"},
+        "grpc": {"endpoint": "0.0.0.0:16685"},
+    }
+    same = {**config, "extensions": {"jaeger_query": {"grpc": {"endpoint": "0.0.0.0:16686"}}}}
+    assert [p.name for p in components.ports(same)[1]] == ["jaeger-query"]

@@ -42,7 +42,9 @@ def test_listening_extensions_get_the_extension_service() -> None:
 
 
 def test_extension_ports_follow_their_endpoints() -> None:
-    config = with_extensions("jaeger_query", jaeger_query={"endpoint": "0.0.0.0:17000"})
+    config = with_extensions(
+        "jaeger_query", jaeger_query={"http": {"endpoint": "0.0.0.0:17000"}}
+    )  # upstream reads http.endpoint
     ports = find(built(collector(config=config)), "Service", "c-collector-extension")["spec"]["ports"]
     assert [(p["name"], p["port"]) for p in ports] == [("jaeger-query", 17000)]
 

@@ -88,12 +88,26 @@ def test_allocator_pdb_selects_the_allocator_pods() -> None:
     deployment = find(result, "Deployment", "c-targetallocator")
     assert made["spec"]["selector"] == deployment["spec"]["selector"]
     assert made["metadata"]["labels"] == deployment["metadata"]["labels"]
-    # as upstream, it carries the allocator pods' annotations, config hash included
-    assert (
-        made["metadata"]["annotations"][ALLOCATOR_CONFIG_HASH]
-        == (deployment["spec"]["template"]["metadata"]["annotations"][ALLOCATOR_CONFIG_HASH])
-    )
+    assert "annotations" not in made["metadata"]  # the resource has none, and the pods' are not the PDB's
+    assert ALLOCATOR_CONFIG_HASH in deployment["spec"]["template"]["metadata"]["annotations"]
     assert made in result.allocator_objects  # owned by the TargetAllocator, not the collector
+
+
+def test_allocator_pdb_carries_the_resources_annotations_not_the_pods() -> None:
+    """Upstream v0.158 (targetallocator/poddisruptionbudget.go: ResourceAnnotations; its e2e
+    targetallocator-annotations asserts a pod-only annotation stays off the PDB)."""
+    resource = {
+        "apiVersion": "opentelemetry.io/v1alpha1",
+        "kind": "TargetAllocator",
+        "metadata": {"name": "annotated", "namespace": "ns", "annotations": {"example.com/propagated": "true"}},
+        "spec": {"podAnnotations": {"example.com/pod-only": "x"}, "podDisruptionBudget": {"minAvailable": 1}},
+    }
+    result = built(resource)
+    made = find(result, "PodDisruptionBudget", "annotated-targetallocator")
+    assert made["metadata"]["annotations"] == {"example.com/propagated": "true"}
+    pod = find(result, "Deployment", "annotated-targetallocator")["spec"]["template"]["metadata"]["annotations"]
+    assert pod["example.com/pod-only"] == "x"
+    assert pod["example.com/propagated"] == "true"
 
 
 # --- the checks -----------------------------------------------------------------------------------------------------
