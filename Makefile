@@ -6,10 +6,10 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps venv controlplane oracles helm collector image node manifests test unit integration lint format demo demo-node run cluster-up cluster-down bench crds
+.PHONY: help deps upstream-e2e venv controlplane oracles helm collector image node manifests test unit integration lint format demo demo-node run cluster-up cluster-down bench crds
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,9 @@ cluster-up: controlplane $(if $(NODE),collector) ## start the local control plan
 
 cluster-down: ## stop the local control plane (and its node, if it has one)
 	$(PYTHON) hack/localcluster.py down
+
+upstream-e2e: venv controlplane ## upstream v0.158's own chainsaw e2e suites against this operator, test by test (docs/upstream-e2e.md; about 20 min)
+	$(PYTHON) hack/chainsaw.py run $(ARGS)
 
 bench: venv controlplane ## run the benchmarks; results go to docs/benchmarks.md
 	$(PY) bench/run.py
