@@ -30,6 +30,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import localcluster
@@ -258,23 +259,14 @@ class Env:
         sys.exit(f"the operator's webhooks did not answer within 90 s; see {self.operator_log.name}")
 
     def stop_operator(self) -> None:
-        if self.operator is not None and self.operator.poll() is None:
-            self.operator.terminate()
-            try:
-                self.operator.wait(20)
-            except subprocess.TimeoutExpired:
-                self.operator.kill()
-                self.operator.wait()
+        if self.operator is not None:
+            _terminate(self.operator, 20)
         self.operator = None
 
     def down(self) -> None:
         self.stop_operator()
-        if self.kubelet is not None and self.kubelet.poll() is None:
-            self.kubelet.terminate()
-            try:
-                self.kubelet.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kubelet.kill()
+        if self.kubelet is not None:
+            _terminate(self.kubelet, 10)
         localcluster.down(self.cluster_dir)
 
 
@@ -456,6 +448,18 @@ def main(argv: list[str]) -> int:
         print(path)
         return 0
     return run(args)
+
+
+def _terminate(proc: subprocess.Popen[Any], grace: float) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; reaped either way."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 if __name__ == "__main__":

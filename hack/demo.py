@@ -164,7 +164,7 @@ async def apply(api: ApiClient, doc: dict[str, Any]) -> None:
 async def wait_established(api: ApiClient, names: list[str], stop: asyncio.Event) -> None:
     ext = client.ApiextensionsV1Api(api)
 
-    async def established() -> bool | str:
+    async def established() -> bool | Pending:
         pending = []
         for name in names:
             crd = await ext.read_custom_resource_definition(name)

@@ -87,34 +87,8 @@ class Kubelet:
             await self.core.create_namespaced_binding(namespace, binding, _preload_content=False)
         elif spec["nodeName"] != NODE:
             return  # someone else's node (none here)
-        stamp = standin.now()
         ip = NODE_IP if spec.get("hostNetwork") else self.ip_for(meta["uid"])
-
-        def statuses(containers: list[dict[str, Any]], init: bool) -> list[dict[str, Any]]:
-            out = []
-            for c in containers:
-                state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": stamp, "finishedAt": stamp}}
-                out.append({
-                    "name": c["name"], "image": c.get("image", ""), "imageID": "", "restartCount": 0,
-                    "ready": not init, "started": not init,
-                    "state": state if init else {"running": {"startedAt": stamp}},
-                })  # fmt: skip
-            return out
-
-        body = {
-            "phase": "Running",
-            "podIP": ip,
-            "podIPs": [{"ip": ip}],
-            "hostIP": NODE_IP,
-            "hostIPs": [{"ip": NODE_IP}],
-            "startTime": stamp,
-            "conditions": [
-                {"type": t, "status": "True", "lastTransitionTime": stamp}
-                for t in ("PodReadyToStartContainers", "PodScheduled", "Initialized", "ContainersReady", "Ready")
-            ],
-            "containerStatuses": statuses(spec.get("containers") or [], False),
-            "initContainerStatuses": statuses(spec.get("initContainers") or [], True),
-        }
+        body = standin.running_status(spec, ip, NODE_IP)
         await self.core.patch_namespaced_pod_status(name, namespace, {"status": body})
 
 

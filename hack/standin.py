@@ -65,6 +65,40 @@ async def keep_node_alive(api: ApiClient, name: str, ip: str, every: float = HEA
         await asyncio.sleep(every)
 
 
+HOST_IP = "192.168.0.10"  # the stand-in node's address (running_pod's pods report it as their hostIP)
+
+
+def running_status(spec: dict[str, Any], ip: str, host_ip: str, *, ready: bool = True) -> dict[str, Any]:
+    """The status a kubelet writes for a pod whose containers run (`ready`: and pass their probes), its init
+    containers having completed."""
+    stamp = now()
+    flag = "True" if ready else "False"
+
+    def statuses(containers: list[dict[str, Any]], init: bool) -> list[dict[str, Any]]:
+        done = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": stamp, "finishedAt": stamp}}
+        return [
+            {"name": c["name"], "image": c.get("image", ""), "imageID": "", "restartCount": 0,
+             "ready": ready and not init, "started": not init,
+             "state": done if init else {"running": {"startedAt": stamp}}}
+            for c in containers
+        ]  # fmt: skip
+
+    return {
+        "phase": "Running",
+        "podIP": ip,
+        "podIPs": [{"ip": ip}],
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}],
+        "startTime": stamp,
+        "conditions": [
+            {"type": t, "status": flag if t in ("Ready", "ContainersReady") else "True", "lastTransitionTime": stamp}
+            for t in ("PodReadyToStartContainers", "PodScheduled", "Initialized", "ContainersReady", "Ready")
+        ],
+        "containerStatuses": statuses(spec.get("containers") or [], False),
+        "initContainerStatuses": statuses(spec.get("initContainers") or [], True),
+    }
+
+
 async def running_pod(api: ApiClient, pod: dict[str, Any], node: str, ip: str, *, ready: bool = True) -> None:
     """Create `pod` (if absent), bind it to `node`, and write a Running status with `ip`, as a kubelet would."""
     core = client.CoreV1Api(api)
@@ -93,23 +127,5 @@ async def running_pod(api: ApiClient, pod: dict[str, Any], node: str, ip: str, *
     if not current.spec.node_name:
         binding = {"metadata": {"name": name}, "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         await core.create_namespaced_binding(namespace, binding, _preload_content=False)
-    stamp = now()
-    flag = "True" if ready else "False"
-    containers = [
-        {"name": c["name"], "image": c["image"], "imageID": "", "ready": ready, "restartCount": 0, "started": True,
-         "state": {"running": {"startedAt": stamp}}}
-        for c in pod["spec"]["containers"]
-    ]  # fmt: skip
-    status = {
-        "phase": "Running",
-        "podIP": ip,
-        "podIPs": [{"ip": ip}],
-        "hostIP": "192.168.0.10",
-        "startTime": stamp,
-        "conditions": [
-            {"type": t, "status": flag if t in ("Ready", "ContainersReady") else "True", "lastTransitionTime": stamp}
-            for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-        ],
-        "containerStatuses": containers,
-    }
+    status = running_status(pod["spec"], ip, HOST_IP, ready=ready)
     await core.patch_namespaced_pod_status(name, namespace, {"status": status})

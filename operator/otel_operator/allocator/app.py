@@ -49,7 +49,6 @@ from otel_operator.allocator.metrics import AllocatorMetrics
 from otel_operator.allocator.model import AllocationModel, Body, FlushAborted, FlushResult, OverCap
 from otel_operator.allocator.monitor_status import (
     Problem,
-    StatusTarget,
     StatusWriter,
     collector_binding,
     now_text,
@@ -98,10 +97,6 @@ MONITOR_RESOURCES: dict[str, watch.Resource] = {
     "PodMonitor": watch.PODMONITORS,
     "Probe": watch.PROBES,
     "ScrapeConfig": watch.SCRAPECONFIGS,
-}
-# where the allocator writes its Accepted condition on a skipped monitor (monitor_status.py)
-MONITOR_STATUS_TARGETS: dict[str, StatusTarget] = {
-    kind: StatusTarget(r.group, r.version, r.plural) for kind, r in MONITOR_RESOURCES.items()
 }
 CREDENTIAL_RESOURCES: dict[str, watch.Resource] = {"Secret": watch.SECRETS, "ConfigMap": watch.CONFIGMAPS}
 
@@ -254,9 +249,9 @@ class Allocator:
         self._over_reported: dict[str, OverCap] = {}  # over-cap jobs already logged, with how
         self._over_problems: dict[str, tuple[MonitorKey, str]] = {}  # over-cap jobs: their monitor, the message
         self._status_problems: dict[MonitorKey, Problem] = {}  # what the monitors' statuses were last planned from
-        self._binding = collector_binding(cfg.collector_selector, "")
+        self._binding = collector_binding(cfg.collector_selector)
         self.status_writer = (
-            StatusWriter(self.api, MONITOR_STATUS_TARGETS)
+            StatusWriter(self.api, MONITOR_RESOURCES)  # each skipped monitor's Accepted condition (its /status)
             if self.api is not None and self.monitors is not None and self._binding is not None
             else None
         )

@@ -26,10 +26,11 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from otel_operator.allocator.config import LabelSelector
+from otel_operator.allocator.monitors import MonitorKey
+from otel_operator.allocator.watch import Resource
 
 log = logging.getLogger("otel_operator.allocator.monitor_status")
 
-MonitorKey = tuple[str, str, str]  # kind, namespace, name
 ACCEPTED: Final = "Accepted"
 INSTANCE_LABEL: Final = "app.kubernetes.io/instance"  # "<namespace>.<name>" of the collector, as the operator sets it
 
@@ -63,14 +64,14 @@ class Problem:
     message: str
 
 
-def collector_binding(selector: LabelSelector | None, namespace: str) -> Binding | None:
+def collector_binding(selector: LabelSelector | None) -> Binding | None:
     """The collector this allocator serves, from its collector selector's instance label ("<namespace>.<name>", as
     the operator writes it); None when the selector does not name one (a hand-written config)."""
     if selector is None:
         return None
     instance = dict(selector.match_labels).get(INSTANCE_LABEL, "")
     ns, sep, name = instance.partition(".")
-    if not sep or not name or (namespace and ns != namespace):
+    if not sep or not name:
         return None
     return Binding("opentelemetry.io", "opentelemetrycollectors", name, ns)
 
@@ -177,26 +178,16 @@ def plan_patches(
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class StatusTarget:
-    """Where a monitor kind's status subresource lives."""
-
-    group: str
-    version: str
-    plural: str
-
-
 class StatusWriter:
     """Sends planned patches one at a time from one task (latest plan per monitor wins); a kind whose CRD has no
     status subresource, or that RBAC does not let us patch, is given up after one log line."""
 
-    def __init__(self, api: Any, targets: Mapping[str, StatusTarget]) -> None:
+    def __init__(self, api: Any, resources: Mapping[str, Resource]) -> None:
         self._api = api
-        self._targets = dict(targets)
+        self._targets = dict(resources)  # kind → the resource whose /status is patched
         self._pending: dict[MonitorKey, list[dict[str, Any]]] = {}
         self._wake = asyncio.Event()
         self._given_up: set[str] = set()
-        self.written = 0  # patches the API server accepted (tests and metrics read it)
 
     def submit(self, patches: Mapping[MonitorKey, list[dict[str, Any]]]) -> None:
         for key, patch in patches.items():
@@ -224,7 +215,6 @@ class StatusWriter:
                     await custom.patch_namespaced_custom_object_status(
                         t.group, t.version, namespace, t.plural, name, patch
                     )
-                    self.written += 1
                 except ApiException as err:
                     self._failed(key, err.status, str(err.reason), err.body)
                 except Exception as err:  # the next change plans it again; never end the task

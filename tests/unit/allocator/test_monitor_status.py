@@ -160,5 +160,5 @@ def test_plan_covers_every_monitor_that_must_change() -> None:
     ],
 )
 def test_the_binding_is_the_collector_the_selector_names(labels: dict[str, str], expected: Binding | None) -> None:
-    assert collector_binding(LabelSelector(match_labels=tuple(sorted(labels.items()))), "") == expected
-    assert collector_binding(None, "") is None
+    assert collector_binding(LabelSelector(match_labels=tuple(sorted(labels.items())))) == expected
+    assert collector_binding(None) is None
