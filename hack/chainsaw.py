@@ -70,6 +70,8 @@ OPERATOR_NAMESPACE = "opentelemetry-operator-system"  # upstream's: the tests na
 WEBHOOKS = "otel-operator-e2e"
 # Short timeouts: a failing test costs about a minute, not upstream's 6 (assert) + 5 (cleanup) minutes.
 TIMEOUTS = {"apply": "15s", "assert": "30s", "error": "30s", "delete": "30s", "cleanup": "30s", "exec": "30s"}
+# On the real node containers start, Jobs retry, collectors scrape: room for that, still far below upstream's
+REAL_NODE_TIMEOUTS = TIMEOUTS | {"assert": "150s", "delete": "60s", "cleanup": "60s", "exec": "90s"}
 VENV = ROOT / ".venv" / "bin"
 PROBE = """apiVersion: opentelemetry.io/v1beta1
 kind: OpenTelemetryCollector
@@ -167,10 +169,11 @@ def tests_root() -> Path:
     return dest / "tests"
 
 
-CAP = "1m"  # the longest explicit timeout a test may keep (upstream's wait-for-telemetry waits 5m)
+CAP = 1  # minutes: the longest explicit timeout a test may keep (upstream's wait-for-telemetry waits 5m)
+REAL_NODE_CAP = 3  # where telemetry really flows
 
 
-def capped_copy(tests: Path, dest: Path) -> Path:
+def capped_copy(tests: Path, dest: Path, cap: int = CAP) -> Path:
     """A copy of the tests whose explicit `timeout: Nm` (N > 1) are cut to CAP: they wait for telemetry that the
     stand-in kubelet's pods never send, and would make a failure cost minutes. Upstream pins chainsaw v0.2.15, whose
     `script.shell: /bin/bash` v0.2.12 refuses: that line goes too (scripts run with bash all the same, see
@@ -179,9 +182,7 @@ def capped_copy(tests: Path, dest: Path) -> Path:
     shutil.copytree(tests, dest, symlinks=True)
     for path in dest.rglob("*.yaml"):
         text = path.read_text(errors="replace")
-        cut = re.sub(
-            r"(\btimeout:\s*)(\d+)m\b", lambda m: m.group(1) + (CAP if int(m.group(2)) > 1 else m.group(2) + "m"), text
-        )
+        cut = re.sub(r"(\btimeout:\s*)(\d+)m\b", lambda m: m.group(1) + f"{min(int(m.group(2)), cap)}m", text)
         cut = re.sub(r"^[ \t]+shell:[ \t]*/bin/bash[ \t]*\n", "", cut, flags=re.M)  # v0.2.15's; see run_suite
         if cut != text:
             path.write_text(cut)
@@ -192,13 +193,16 @@ def capped_copy(tests: Path, dest: Path) -> Path:
 
 
 class Env:
-    """A local control plane with the CRDs, the kubelet stand-in and (per suite) the operator."""
+    """A local control plane with the CRDs, the kubelet stand-in or a real node (hack/realnode.py, with the images
+    the tests name: hack/e2e_images.py), and (per suite) the operator."""
 
-    def __init__(self, work: Path, webhooks: bool) -> None:
-        self.work, self.webhooks = work, webhooks
+    def __init__(self, work: Path, webhooks: bool, real_node: bool = False) -> None:
+        self.work, self.webhooks, self.real_node = work, webhooks, real_node
         self.cluster_dir = work / "cluster"
         self.kubectl = str(localcluster.kubectl_path() or sys.exit("no kubectl: python3 hack/localcluster.py build"))
         self.kubelet: subprocess.Popen[bytes] | None = None
+        self.registry: Any = None  # e2e_images.Registry, imported only for the real node
+        self.provisioner: Any = None  # e2e_provisioner.HostPathProvisioner, likewise
         self.operator: subprocess.Popen[bytes] | None = None
         self.kubeconfig = ""
         self.env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"} | {"KUBERC": "off"}
@@ -208,7 +212,19 @@ class Env:
         return subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=self.env, check=check, timeout=120)
 
     def up(self) -> None:
-        cluster = localcluster.up(self.cluster_dir)
+        if self.real_node:
+            import e2e_images
+            import nodeimages
+            import realnode
+
+            cluster = realnode.up(self.cluster_dir)
+            names = e2e_images.build_all()
+            nodeimages.import_all(names=names)
+            self.registry = e2e_images.Registry(self.work / "registry")
+            self.registry.start()
+            self.registry.mirror(realnode.registry_hosts(self.cluster_dir))
+        else:
+            cluster = localcluster.up(self.cluster_dir)
         self.kubeconfig = cluster.kubeconfig
         self.env["KUBECONFIG"] = self.kubeconfig
         crds = [*sorted((ROOT / "crds").glob("*.yaml")), *sorted((ROOT / "tests/data/standin-crds").glob("*.yaml"))]
@@ -216,12 +232,20 @@ class Env:
         self.kc("apply", "--server-side", *args)
         self.kc("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
         self.kc("create", "namespace", OPERATOR_NAMESPACE, check=False)
-        self.kubelet_log = open(self.work / "kubelet.log", "wb")  # noqa: SIM115
-        kubelet = [str(VENV / "python"), str(ROOT / "hack/e2e_standin_kubelet.py"), "kubelet"]
-        self.kubelet = subprocess.Popen(
-            [*kubelet, "--kubeconfig", self.kubeconfig],
-            stdout=self.kubelet_log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
-        )  # fmt: skip
+        if self.real_node:  # what upstream's kind cluster (kind-1.34.yaml) has beyond a bare node
+            import e2e_provisioner
+            import realnode
+
+            self.kc("label", "node", realnode.NODE_NAME, "ingress-ready=true", "--overwrite")
+            self.provisioner = e2e_provisioner.HostPathProvisioner(self.kc, self.work / "volumes")
+            self.provisioner.start()
+        else:
+            self.kubelet_log = open(self.work / "kubelet.log", "wb")  # noqa: SIM115
+            kubelet = [str(VENV / "python"), str(ROOT / "hack/e2e_standin_kubelet.py"), "kubelet"]
+            self.kubelet = subprocess.Popen(
+                [*kubelet, "--kubeconfig", self.kubeconfig],
+                stdout=self.kubelet_log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+            )  # fmt: skip
         # kube-controller-manager's garbage collector finds new CRDs' kinds within 30 s of their creation; until then
         # deleting a collector would leave its objects behind
         log("waiting 30 s for the garbage collector to discover the CRDs")
@@ -230,6 +254,10 @@ class Env:
     def start_operator(self, suite: str) -> None:
         self.stop_operator()
         cmd = [str(VENV / "otel-operator"), "run", "--kubeconfig", self.kubeconfig, *SUITE_ARGS.get(suite, [])]
+        if self.real_node:  # the allocator pods run the project's image, built for the node
+            import nodeimages
+
+            cmd.append(f"--target-allocator-image={nodeimages.project_image()}")
         if self.webhooks:
             port = localcluster.free_port()
             url = f"https://127.0.0.1:{port}"
@@ -267,7 +295,16 @@ class Env:
         self.stop_operator()
         if self.kubelet is not None:
             _terminate(self.kubelet, 10)
-        localcluster.down(self.cluster_dir)
+        if self.provisioner is not None:
+            self.provisioner.stop()
+        if self.real_node:
+            import realnode
+
+            realnode.down(self.cluster_dir)
+            if self.registry is not None:
+                self.registry.stop()
+        else:
+            localcluster.down(self.cluster_dir)
 
 
 # --------------------------------------------------------------------------- running and reporting
@@ -359,11 +396,12 @@ def run_suite(chainsaw: str, env: Env, tests: Path, suite: str, names: list[str]
     path = os.pathsep.join([str(shim), str(Path(env.kubectl).parent), env.env.get("PATH", "")])
     cwd = env.work / "cwd"  # an empty working directory: no .chainsaw.yaml of anyone's is read
     cwd.mkdir(exist_ok=True)
+    timeouts = REAL_NODE_TIMEOUTS if env.real_node else TIMEOUTS
     for name, test_dir in selected:
         report_name = f"{suite}--{name}"
         cmd = [
             chainsaw, "test", "--test-dir", str(test_dir), "--include-test-regex", f"chainsaw/^{re.escape(name)}$",
-            "--parallel", "1", "--no-color", *(f"--{k}-timeout={v}" for k, v in TIMEOUTS.items()),
+            "--parallel", "1", "--no-color", *(f"--{k}-timeout={v}" for k, v in timeouts.items()),
             "--force-termination-grace-period=0s",
             "--report-format", "JSON", "--report-path", str(env.work), "--report-name", report_name,
             *(f"--selector={k}={v}" for k, v in selector.items()),
@@ -401,10 +439,10 @@ def run(args: argparse.Namespace) -> int:
     chainsaw = chainsaw_or_exit()
     work = Path(args.work or tempfile.mkdtemp(prefix="otel-operator-e2e-"))
     work.mkdir(parents=True, exist_ok=True)
-    tests = capped_copy(tests_root(), work / "tests")
+    tests = capped_copy(tests_root(), work / "tests", REAL_NODE_CAP if args.real_node else CAP)
     report = Path(args.report or work / "summary.json")
     log(f"work folder (logs, chainsaw's reports): {work}")
-    env = Env(work, webhooks=not args.no_webhooks)
+    env = Env(work, webhooks=not args.no_webhooks, real_node=args.real_node)
     results: dict[str, str] = {}
     started = time.monotonic()
 
@@ -436,6 +474,11 @@ def main(argv: list[str]) -> int:
     r.add_argument("--report", help="the JSON summary {suite/test: verdict} (default: summary.json in the work folder)")
     r.add_argument("--work", help="folder for logs and chainsaw's reports (default: a new temporary one)")
     r.add_argument("--no-webhooks", action="store_true", help="run the operator without its admission webhooks")
+    r.add_argument(
+        "--real-node",
+        action="store_true",
+        help="pods really run: hack/realnode.py (root), images from hack/e2e_images.py",
+    )
     args = parser.parse_args(argv)
     if args.command in ("build", "find"):
         path = find(build=args.command == "build")

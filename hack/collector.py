@@ -6,7 +6,9 @@ receiver (the troubleshooting guide's collector has one), the contrib file expor
 processor. The cached binary is rebuilt when this list changes (components.json beside it records what it holds).
 Standard library only, like localcluster.py.
 
-  python3 hack/collector.py build     find or build it, print its path
+  python3 hack/collector.py build [tests|upstream-e2e]
+        find or build it, print its path; upstream-e2e: the larger distribution upstream's chainsaw tests configure
+        (filelog receiver, prometheus/otlp exporters, memory_limiter, health_check), cached apart
 
 First match wins: $OTEL_OPERATOR_OTELCOL; the cache ($OTEL_OPERATOR_CACHE or ~/.cache/otel-operator,
 `otelcol-v0.158.0/otelcol`); a build from the Go module proxy into that cache (ocb itself, then the collector it
@@ -19,6 +21,7 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,30 +41,55 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "exporters": (f"{CONTRIB}/exporter/fileexporter", f"{CORE}/exporter/debugexporter"),
     "processors": (f"{CORE}/processor/batchprocessor",),
 }
+# upstream's own e2e tests (hack/chainsaw.py --real-node) configure more: a distribution of its own, cached apart,
+# so the project's tests keep their smaller binary
+UPSTREAM_E2E_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "receivers": (*COMPONENTS["receivers"], f"{CONTRIB}/receiver/filelogreceiver"),
+    "exporters": (*COMPONENTS["exporters"], f"{CONTRIB}/exporter/prometheusexporter", f"{CORE}/exporter/otlpexporter",
+                  f"{CORE}/exporter/otlphttpexporter"),
+    "processors": (*COMPONENTS["processors"], f"{CORE}/processor/memorylimiterprocessor"),
+    "extensions": (f"{CONTRIB}/extension/healthcheckextension",),
+}  # fmt: skip
 # how the configuration is read: a file (--config=PATH), the environment, inline YAML (--config=yaml:...)
 PROVIDERS = ("envprovider", "fileprovider", "yamlprovider")
 
 
-def cached() -> Path:
-    return localcluster.cache_root() / f"otelcol-{OTELCOL_VERSION}" / BINARY
+@dataclass(frozen=True)
+class Distribution:
+    folder: str  # under the cache
+    env: str  # the variable naming a binary to use instead
+    components: dict[str, tuple[str, ...]]
 
 
-def components_record() -> str:
-    return json.dumps({"version": OTELCOL_VERSION, "components": COMPONENTS, "providers": PROVIDERS}, sort_keys=True)
+TESTS = Distribution(f"otelcol-{OTELCOL_VERSION}", "OTEL_OPERATOR_OTELCOL", COMPONENTS)
+UPSTREAM_E2E = Distribution(f"otelcol-upstream-e2e-{OTELCOL_VERSION}", "OTEL_OPERATOR_OTELCOL_UPSTREAM_E2E",
+                            UPSTREAM_E2E_COMPONENTS)  # fmt: skip
+DISTRIBUTIONS = {"tests": TESTS, "upstream-e2e": UPSTREAM_E2E}
 
 
-def find(build: bool = True) -> str | None:
+def cached(dist: Distribution = TESTS) -> Path:
+    return localcluster.cache_root() / dist.folder / BINARY
+
+
+def components_record(dist: Distribution = TESTS) -> str:
+    return json.dumps(
+        {"version": OTELCOL_VERSION, "components": dist.components, "providers": PROVIDERS}, sort_keys=True
+    )
+
+
+def find(build: bool = True, dist: Distribution = TESTS) -> str | None:
     """The binary's path; None when it is not cached and cannot be built (no Go). A cached binary built with other
     components is rebuilt (when building is allowed and Go is here)."""
-    record = cached().parent / "components.json"
-    stale = cached().exists() and (not record.exists() or record.read_text() != components_record())
+    binary = cached(dist)
+    record = binary.parent / "components.json"
+    stale = binary.exists() and (not record.exists() or record.read_text() != components_record(dist))
     if stale and build and shutil.which("go") is not None:
-        localcluster.log(f"{cached()} was built with other components: rebuilding", "collector")
-        cached().unlink()
-    return localcluster.find_tool("OTEL_OPERATOR_OTELCOL", cached(), build_collector, allow_build=build)
+        localcluster.log(f"{binary} was built with other components: rebuilding", "collector")
+        binary.unlink()
+    return localcluster.find_tool(dist.env, binary, lambda folder: build_collector(folder, dist), allow_build=build)
 
 
-def manifest(output_path: Path) -> dict[str, Any]:
+def manifest(output_path: Path, dist: Distribution = TESTS) -> dict[str, Any]:
     """ocb's build configuration: the distribution's name and where ocb generates and compiles it."""
     release = OTELCOL_VERSION
     doc: dict[str, Any] = {
@@ -73,18 +101,18 @@ def manifest(output_path: Path) -> dict[str, Any]:
             "output_path": str(output_path),
         },
     }
-    for kind, modules in COMPONENTS.items():
+    for kind, modules in dist.components.items():
         doc[kind] = [{"gomod": f"{module} {release}"} for module in modules]
     doc["providers"] = [{"gomod": f"{CORE}/confmap/provider/{name} {STABLE_VERSION}"} for name in PROVIDERS]
     return doc
 
 
-def manifest_text(output_path: Path) -> str:
+def manifest_text(output_path: Path, dist: Distribution = TESTS) -> str:
     # JSON is YAML, so the standard library writes ocb's configuration
-    return json.dumps(manifest(output_path), indent=2) + "\n"
+    return json.dumps(manifest(output_path, dist), indent=2) + "\n"
 
 
-def build_collector(folder: Path) -> None:
+def build_collector(folder: Path, dist: Distribution = TESTS) -> None:
     """ocb at the collector's release, installed beside the binary, then the collector it generates (the module
     cache keeps the sources; the generated code is removed once the binary is in place)."""
     env = localcluster.go_env()
@@ -99,20 +127,20 @@ def build_collector(folder: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     config = folder / "builder.yaml"
-    config.write_text(manifest_text(work))
+    config.write_text(manifest_text(work, dist))
     localcluster.log(f"building the OpenTelemetry Collector {OTELCOL_VERSION} with ocb in {work} (once)", "collector")
     localcluster.run([str(builder), f"--config={config}", "--ldflags=-s -w"], cwd=folder, env=env, tag="collector")
     tmp = folder / f".{BINARY}.{os.getpid()}.tmp"  # per process: two builds at once must not share it
     shutil.move(work / BINARY, tmp)
     tmp.rename(folder / BINARY)
-    (folder / "components.json").write_text(components_record())
+    (folder / "components.json").write_text(components_record(dist))
     shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["build"]:
+    if sys.argv[1:2] != ["build"] or len(sys.argv) > 3 or (sys.argv[2:] and sys.argv[2] not in DISTRIBUTIONS):
         sys.exit(__doc__)
-    path = find()
+    path = find(dist=DISTRIBUTIONS[sys.argv[2] if sys.argv[2:] else "tests"])
     if path is None:
         sys.exit(f"the OpenTelemetry Collector {OTELCOL_VERSION} is not cached and Go is not installed to build it")
     print(path)

@@ -155,36 +155,41 @@ def host_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def build_base() -> None:
-    recipe = digest(f"{DEBIAN_SUITE} {' '.join(BASE_PACKAGES)} v1".encode())
-    if image_hash(BASE) == recipe:
+def bootstrap(image: str, prefix: str, packages: tuple[str, ...], hooks: list[str], changes: list[str]) -> None:
+    """A Debian minbase image with `packages` (mmdebstrap from the host's mirror), its rootfs tarball cached by
+    recipe; `changes` are podman import's Containerfile lines (ENV, CMD, ...)."""
+    recipe = digest(f"{DEBIAN_SUITE} {' '.join(packages)} v1".encode())
+    if image_hash(image) == recipe:
         return
-    tarball = cache() / f"debian-python-{DEBIAN_SUITE}-{recipe}.tar"
+    tarball = cache() / f"{prefix}-{DEBIAN_SUITE}-{recipe}.tar"
     if not tarball.exists():
-        log(f"bootstrapping Debian {DEBIAN_SUITE} + Python with mmdebstrap (once; cached in {tarball.parent})")
+        log(f"bootstrapping Debian {DEBIAN_SUITE} + {', '.join(packages)} (mmdebstrap, once; cached: {tarball.parent})")
         tmp = tarball.with_suffix(".tmp")
-        hooks = [
-            # the machine's own CAs (an egress proxy's among them), so pip in the image build reaches PyPI
-            'mkdir -p "$1/usr/local/share/ca-certificates"; '
-            'cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" 2>/dev/null || true; '
-            'chroot "$1" update-ca-certificates',
-            'chroot "$1" python3 -m venv /opt/py',
-            'rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*',
-        ]
-        command = ["nice", "-n", "10", "mmdebstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}"]
+        hooks = [*hooks, 'rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*']
+        command = ["nice", "-n", "10", "mmdebstrap", "--variant=minbase", f"--include={','.join(packages)}"]
         command += [f"--customize-hook={hook}" for hook in hooks]
         command += ["--format=tar", DEBIAN_SUITE, str(tmp), host_mirror()]
         localcluster.run(command, tag="nodeimages")
         tmp.rename(tarball)
-    podman(
-        "import",
-        "--change", "ENV PATH=/opt/py/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "--change", "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
-        "--change", "ENV LANG=C.UTF-8",
-        "--change", f"LABEL {HASH_LABEL}={recipe}",
-        "--change", 'CMD ["python3"]',
-        str(tarball), BASE,
-    )  # fmt: skip
+    args = [a for change in [*changes, f"LABEL {HASH_LABEL}={recipe}"] for a in ("--change", change)]
+    podman("import", *args, str(tarball), image)
+
+
+def build_base() -> None:
+    hooks = [
+        # the machine's own CAs (an egress proxy's among them), so pip in the image build reaches PyPI
+        'mkdir -p "$1/usr/local/share/ca-certificates"; '
+        'cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" 2>/dev/null || true; '
+        'chroot "$1" update-ca-certificates',
+        'chroot "$1" python3 -m venv /opt/py',
+    ]
+    changes = [
+        "ENV PATH=/opt/py/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+        "ENV LANG=C.UTF-8",
+        'CMD ["python3"]',
+    ]
+    bootstrap(BASE, "debian-python", BASE_PACKAGES, hooks, changes)
 
 
 def base_identity() -> bytes:
@@ -296,9 +301,10 @@ def build_all() -> list[str]:
     return images()
 
 
-def import_all(namespace: str = "k8s.io") -> None:
-    """Load each image into containerd unless containerd already holds this exact image (same config digest)."""
-    for image in images():
+def import_all(namespace: str = "k8s.io", names: list[str] | None = None) -> None:
+    """Load each image (default: the node's, images()) into containerd unless containerd already holds this exact
+    image (same config digest)."""
+    for image in images() if names is None else names:
         image_id = podman("image", "inspect", "--format", "{{.Id}}", image, capture=True)
         listed = subprocess.run(
             ["ctr", "-n", namespace, "images", "ls", f"name=={image}"], capture_output=True, text=True, check=False

@@ -159,8 +159,14 @@ def network_up(folder: Path) -> Path:
     return cni
 
 
+def registry_hosts(folder: Path) -> Path:
+    """containerd's per-registry hosts.toml folder for the node of `folder` (nothing there: no registry reachable)."""
+    return folder / "certs.d"
+
+
 def containerd_up(node: Node, cni: Path) -> None:
     config = Path(node.dir, "containerd.toml")
+    registry_hosts(Path(node.dir)).mkdir(exist_ok=True)
     disabled = ", ".join(f'"{p}"' for p in (
         "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
         "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
@@ -178,6 +184,8 @@ disabled_plugins = [{disabled}]
   disable_apparmor = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{registry_hosts(Path(node.dir))}"   # empty unless a runner mirrors a registry (e2e_images.py)
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "{cni}"

@@ -118,10 +118,10 @@ def test_a_binary_built_with_other_components_is_rebuilt(tmp_path: Path, monkeyp
     monkeypatch.setattr(collector.shutil, "which", lambda name: f"/usr/bin/{name}")
     builds: list[Path] = []
 
-    def fake_build(folder: Path) -> None:  # what build_collector leaves behind
+    def fake_build(folder: Path, dist: collector.Distribution = collector.TESTS) -> None:  # what build_collector leaves
         builds.append(folder)
         (folder / collector.BINARY).write_text("new")
-        (folder / "components.json").write_text(collector.components_record())
+        (folder / "components.json").write_text(collector.components_record(dist))
 
     monkeypatch.setattr(collector, "build_collector", fake_build)
     binary = collector.cached()
@@ -137,3 +137,18 @@ def test_a_binary_built_with_other_components_is_rebuilt(tmp_path: Path, monkeyp
     binary.chmod(0o755)
     assert collector.find() == str(binary)  # up to date now: no second build
     assert builds == [binary.parent]
+
+
+def test_the_upstream_e2e_collector_is_a_superset_cached_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_OPERATOR_CACHE", str(tmp_path))
+    small, big = collector.TESTS, collector.UPSTREAM_E2E
+    assert collector.cached(small) != collector.cached(big)
+    assert collector.cached(small).parent.name == f"otelcol-{collector.OTELCOL_VERSION}"  # the tests' cache key kept
+    for kind, modules in small.components.items():
+        assert set(modules) <= set(big.components[kind])
+    doc = collector.manifest(tmp_path, big)
+    gomods = {entry["gomod"].split()[0].rsplit("/", 1)[-1] for kind in ("receivers", "exporters", "processors",
+              "extensions") for entry in doc[kind]}  # fmt: skip
+    # what upstream's chainsaw tests configure beyond the project's own
+    assert {"filelogreceiver", "prometheusexporter", "memorylimiterprocessor", "healthcheckextension"} <= gomods
+    assert collector.components_record(small) != collector.components_record(big)
