@@ -75,8 +75,8 @@ cluster-up: controlplane $(if $(NODE),collector) ## start the local control plan
 cluster-down: ## stop the local control plane (and its node, if it has one)
 	$(PYTHON) hack/localcluster.py down
 
-upstream-e2e: venv controlplane ## upstream v0.158's own chainsaw e2e suites against this operator, test by test (docs/upstream-e2e.md; about 20 min)
-	$(PYTHON) hack/chainsaw.py run $(ARGS)
+upstream-e2e: venv controlplane ## upstream v0.158's own chainsaw e2e suites against this operator, test by test (NODE=1: pods really run, root; docs/upstream-e2e.md)
+	$(PYTHON) hack/chainsaw.py run $(if $(NODE),--real-node) $(ARGS)
 
 bench: venv controlplane ## run the benchmarks; results go to docs/benchmarks.md
 	$(PY) bench/run.py

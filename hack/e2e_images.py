@@ -9,7 +9,9 @@
 - telemetrygen under the tag the tests pin (v0.124.1): v0.160.0's, the nearest release the module proxy here
   serves (neither v0.124.1 nor v0.158.0 is);
 - the operator's default collector image name: hack/collector.py's `upstream-e2e` distribution (the components the
-  tests configure), so collectors the tests create without `spec.image` run it as upstream's CI runs its default.
+  tests configure), so collectors the tests create without `spec.image` run it as upstream's CI runs its default;
+  also as `opentelemetry-collector-k8s:latest`, the name tests fall back to when they cannot read the operator's
+  Deployment log for its version.
 
   python3 hack/e2e_images.py build     build what is missing or stale, print the image names
   python3 hack/e2e_images.py import    also load them into containerd's CRI namespace (containerd must be running)
@@ -47,6 +49,8 @@ TELEMETRYGEN_MODULE = f"{collector.CONTRIB}/cmd/telemetrygen"
 # the operator's default (otel_operator.manifests.DEFAULT_COLLECTOR_IMAGE); hack/ does not import the package
 COLLECTOR_REPOSITORY = "ghcr.io/open-telemetry/opentelemetry-collector-releases/opentelemetry-collector"
 COLLECTOR = f"{COLLECTOR_REPOSITORY}:{collector.OTELCOL_VERSION[1:]}"
+# tests that read the version off the operator's Deployment log (there is none here) fall back to this name
+COLLECTOR_K8S_LATEST = f"{COLLECTOR_REPOSITORY}-k8s:latest"
 SCRATCH_BINARY = 'FROM scratch\nCOPY {name} /{name}\nWORKDIR /\nUSER 10001:10001\nENTRYPOINT ["/{name}"]\n'
 
 
@@ -55,7 +59,7 @@ def log(msg: str) -> None:
 
 
 def images() -> list[str]:
-    return [CURL, BUSYBOX, BASIC_AUTH_APP, TELEMETRYGEN, COLLECTOR]
+    return [CURL, BUSYBOX, BASIC_AUTH_APP, TELEMETRYGEN, COLLECTOR, COLLECTOR_K8S_LATEST]
 
 
 def build_tools() -> None:
@@ -100,6 +104,7 @@ def build_all() -> list[str]:
     if otelcol is None:
         raise SystemExit("no OpenTelemetry Collector: python3 hack/collector.py build upstream-e2e")
     build_scratch(COLLECTOR, Path(otelcol), "otelcol")
+    nodeimages.podman("tag", COLLECTOR, COLLECTOR_K8S_LATEST)
     return images()
 
 

@@ -13,6 +13,7 @@ import base64
 import json
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -428,3 +429,86 @@ def test_kubectl_apply_of_a_bad_collector_prints_the_review(
     assert "opentelemetrycollector.opentelemetry.io/kubectl-good created" in done.stdout
     assert "Warning: " in done.stderr
     assert "prometheusCR is enabled but the target allocator is not" in done.stderr
+
+
+def eventually(check: Any, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def rbac_objects(prefix: str, subjects: dict[str, list[dict[str, str]]]) -> list[dict[str, Any]]:
+    """ClusterRoles `<prefix>-<role>` bound (ClusterRoleBinding of the same name) to the given subjects."""
+    rules = {
+        # what a user needs to write collectors at all: RBAC is asked before any webhook
+        "writer": [{"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["create", "update", "get", "patch"]}],
+        # what a k8s_events receiver makes the operator grant
+        "events": [{"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]}],
+    }
+    out: list[dict[str, Any]] = []
+    for role, subs in subjects.items():
+        name = f"{prefix}-{role}"
+        out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name},
+                    "rules": rules[role]})  # fmt: skip
+        out.append({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": subs,
+        })  # fmt: skip
+    return out
+
+
+def test_a_collector_granting_what_its_writer_lacks_is_refused(
+    admitting: client.CustomObjectsApi, kubectl: Kubectl
+) -> None:
+    """Automatic RBAC must not be a way around RBAC: a k8s_events receiver makes the operator grant cluster-wide read
+    of events; a user who cannot read them is refused (upstream's words, then what is missing and the fix), one who
+    can is let through, and once the collector's own ServiceAccount holds them nothing new is granted, so nobody is
+    refused for it. Through kubectl --as, as upstream's e2e test does."""
+    user = lambda name: {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name}  # noqa: E731
+    objects = rbac_objects(
+        "escalation-test",
+        {"writer": [user("limited-user"), user("permitted-user")], "events": [user("permitted-user")]},
+    )
+    manifest = "\n---\n".join(json.dumps(o) for o in objects)
+    kubectl("apply", "-f", "-", stdin=manifest)
+    try:
+        events = collector("escalation", config={
+            "receivers": {"k8s_events": {}},
+            "exporters": {"debug": {}},
+            "service": {"pipelines": {"logs": {"receivers": ["k8s_events"], "exporters": ["debug"]}}},
+        })  # fmt: skip
+        body = json.dumps(events)
+
+        def apply_as(name: str) -> Any:
+            return kubectl("apply", "-n", NS, "--dry-run=server", f"--as={name}", "-f", "-", stdin=body, check=False)
+
+        # kube-apiserver's RBAC cache takes a moment to see new bindings
+        eventually(lambda: apply_as("permitted-user").returncode == 0, 30, "permitted-user's collector accepted")
+        refused = apply_as("limited-user")
+        assert refused.returncode == 1, refused.stdout
+        assert f'admission webhook "{names.COLLECTOR_VALIDATING_WEBHOOK}" denied the request' in refused.stderr
+        assert (
+            f'OpenTelemetryCollector {NS}/escalation: user "limited-user" is not allowed to create a collector whose '
+            "config would grant permissions they do not hold: events: get, list, watch (cluster-wide). Fix:"
+        ) in refused.stderr, refused.stderr
+        # a collector that needs no ClusterRole is nobody's concern
+        plain_one = json.dumps(collector("escalation-plain"))
+        assert (
+            kubectl("apply", "-n", NS, "--dry-run=server", "--as=limited-user", "-f", "-", stdin=plain_one).returncode
+            == 0
+        )
+        # the delta: the collector's ServiceAccount already holds events read, so the operator grants nothing new
+        account = {"kind": "ServiceAccount", "name": "escalation-collector", "namespace": NS}
+        kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(o) for o in rbac_objects(
+            "escalation-test-sa", {"events": [account]})))  # fmt: skip
+        try:
+            eventually(
+                lambda: apply_as("limited-user").returncode == 0, 30, "limited-user accepted, the account holding it"
+            )
+        finally:
+            kubectl("delete", "clusterrole,clusterrolebinding", "escalation-test-sa-events", "--ignore-not-found")
+    finally:
+        kubectl("delete", "-f", "-", "--ignore-not-found", stdin=manifest)

@@ -20,17 +20,18 @@ from typing import Any, Final, Literal
 import kopf
 import orjson
 
-from otel_operator.admission import names
+from otel_operator.admission import escalation, names
 from otel_operator.manifests import defaults, featuregates, labels, sidecar
 from otel_operator.manifests.build import collector_params
 from otel_operator.manifests.validation import review
 from otel_operator.reconcile.handlers import Context
-from otel_operator.reconcile.kube import Kube
+from otel_operator.reconcile.kube import Kube, KubeError
 from otel_operator.reconcile.login import api_client
 
 GROUP: Final = "opentelemetry.io"
 # 422 Unprocessable Entity: kubectl reports "Error from server (Invalid)", as for a schema violation
 INVALID: Final = 422
+FORBIDDEN: Final = 403  # "Error from server (Forbidden)", as for RBAC's own refusals
 
 log = logging.getLogger("otel_operator.admission")
 
@@ -110,11 +111,14 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, server: Any | None =
         new, before = plain(body) or {}, _old(kwargs)
         if (new.get("metadata") or {}).get("deletionTimestamp") or _metadata_only(before, new):
             return "allowed"
-        verdict = review(new, await ctx.build_options(), old=before)
+        options = await ctx.build_options()
+        verdict = review(new, options, old=before)
         warnings.extend(verdict.warnings)
         if verdict.errors:
             log.info("refused %s: %s", verdict.errors[0].obj, "; ".join(str(e) for e in verdict.errors))
             raise refusal(verdict.errors)
+        if ctx.kube is not None:
+            await _refuse_escalation(ctx.kube, new, kwargs.get("userinfo"), options.collector_rbac)
         return "allowed"
 
     async def default_collector(body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> str:
@@ -257,6 +261,25 @@ def register(registry: kopf.OperatorRegistry, ctx: Context, server: Any | None =
         registry=registry,
     )(counted(names.MUTATE_POD, inject_sidecar))
     return registry
+
+
+async def _refuse_escalation(kube: Kube, new: Mapping[str, Any], userinfo: Any, collector_rbac_on: bool) -> None:
+    """AdmissionError (403, as for any RBAC refusal) when the collector's automatic RBAC would grant the requesting
+    user's way to permissions they do not hold (`escalation`); also when that cannot be asked: never a grant unseen."""
+    meta = new.get("metadata") or {}
+    obj = f"OpenTelemetryCollector {meta.get('namespace') or 'default'}/{meta.get('name')}"
+    try:
+        message = await escalation.check(kube, new, userinfo, collector_rbac_on=collector_rbac_on)
+    except KubeError as err:
+        log.warning("refused %s: could not ask the API server what its user holds: %s", obj, err)
+        raise kopf.AdmissionError(
+            f"{obj}: the operator could not check that its automatic RBAC grants nothing its user lacks "
+            f"({err}); fix: let the operator create subjectaccessreviews (the chart's ClusterRole does)",
+            code=FORBIDDEN,
+        ) from None
+    if message is not None:
+        log.info("refused %s: %s", obj, message)
+        raise kopf.AdmissionError(f"{obj}: {message}", code=FORBIDDEN)
 
 
 def _replace_body(wanted: Mapping[str, Any]) -> Any:
