@@ -969,6 +969,29 @@ def test_deny_fs_access_rejects_file_credentials() -> None:
     assert errors_of(tls) == ()  # allowed by default, as in the allocator
 
 
+def test_deny_fs_access_drops_only_the_endpoints_that_read_files() -> None:
+    """Upstream's allocator (v0.158) leaves out the scrape configs that reference files and keeps the monitor's
+    other endpoints (its e2e test targetallocator-prometheuscr-denyfs); the dropped one is still reported."""
+    options = GeneratorOptions(deny_fs_access_through_sms=True)
+    mixed = sm(
+        "  selector: {}\n  endpoints:\n  - {port: metrics, bearerTokenFile: /var/run/secrets/token}\n"
+        "  - {port: safe-metrics}\n  - {port: tls, tlsConfig: {caFile: /etc/ca}}"
+    )
+    result = generate_from_documents([yaml.safe_load(mixed)], options)
+    assert result.job_names == ("serviceMonitor/default/test/1",)
+    assert "credentials_file" not in str(result.scrape_configs)
+    assert [(e.obj, e.field) for e in result.errors] == [
+        ("ServiceMonitor default/test", "spec.endpoints[0].bearerTokenFile")
+    ]
+    message = result.errors[0].message
+    assert "denyFSAccessThroughSMs" in message
+    assert "spec.endpoints[2].tlsConfig" in message  # the second dropped endpoint is named too
+    assert "the monitor's other endpoints are served" in message
+    assert generate_from_documents([yaml.safe_load(mixed)], GeneratorOptions()).job_names == (
+        "serviceMonitor/default/test/0", "serviceMonitor/default/test/1", "serviceMonitor/default/test/2",
+    )  # fmt: skip
+
+
 def test_invalid_scrape_classes_stop_generation_as_in_prometheus_operator() -> None:
     two_defaults = GeneratorOptions(scrape_classes=({"name": "a", "default": True}, {"name": "b", "default": True}))
     result = generate_from_documents([yaml.safe_load(sm("  selector: {}\n  endpoints: [{port: web}]"))], two_defaults)

@@ -52,6 +52,15 @@ class Invalid(Exception):
         self.message = message
 
 
+class EndpointsDropped(Invalid):
+    """Some of a monitor's endpoints are refused and left out, the others' scrape configs (`kept`) still served: what
+    upstream's allocator does with endpoints that read files under denyFSAccessThroughSMs."""
+
+    def __init__(self, field: str, message: str, kept: list[Config]) -> None:
+        super().__init__(field, message)
+        self.kept = kept
+
+
 # ----------------------------------------------------------------------------------------------- field access
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from otel_operator.api.validation import FieldError, describe
 from otel_operator.prom.monitors import auth, podmonitor, probe, scrapeconfig, servicemonitor
-from otel_operator.prom.monitors.common import Config, Invalid, Obj, join, opt_obj
+from otel_operator.prom.monitors.common import Config, EndpointsDropped, Invalid, Obj, join, opt_obj
 from otel_operator.prom.monitors.context import Context, context_for
 from otel_operator.prom.monitors.options import GeneratorOptions
 from otel_operator.prom.monitors.relabelings import relabel_configs
@@ -118,6 +118,9 @@ def generate_scrape_configs(
             try:
                 ctx = context_for(monitor, store, options)
                 configs += builder(ctx, monitor)
+            except EndpointsDropped as err:  # the rest of the monitor is served, the error still reported
+                configs += err.kept
+                errors.append(FieldError(f"{kind} {key}", err.field, err.message))
             except Invalid as err:
                 errors.append(FieldError(f"{kind} {key}", err.field, err.message))
     return GenerationResult(tuple(configs), tuple(errors))

@@ -37,14 +37,18 @@ def _port(ep: Obj, path: str) -> Port:
     return Port(name=port or "", target=target_port)
 
 
+class FileAccess(Invalid):
+    """An endpoint reads the allocator's (so the collector's) file system, which denyFSAccessThroughSMs forbids."""
+
+
 def _check_fs_access(ep: Obj, path: str) -> None:
     if common.string(ep, "bearerTokenFile", path):
-        raise Invalid(
+        raise FileAccess(
             join(path, "bearerTokenFile"),
             "reads the allocator's file system, which denyFSAccessThroughSMs forbids; use authorization instead",
         )
     if auth.uses_files(common.opt_obj(ep, "tlsConfig", path), join(path, "tlsConfig")):
-        raise Invalid(
+        raise FileAccess(
             join(path, "tlsConfig"),
             "caFile/certFile/keyFile read the allocator's file system, which denyFSAccessThroughSMs forbids; "
             "use ca/cert/keySecret instead",
@@ -128,4 +132,20 @@ def scrape_configs(ctx: Context, monitor: Obj) -> list[Config]:
     spec = common.obj_or_empty(monitor, "spec", "")
     selectors.validate(common.opt_obj(spec, "selector", "spec"), "spec.selector")
     endpoints = common.obj_list(spec, "endpoints", "spec")
-    return [endpoint_config(ctx, spec, ep, i) for i, ep in enumerate(endpoints)]
+    configs: list[Config] = []
+    denied: list[FileAccess] = []
+    for i, ep in enumerate(endpoints):
+        try:
+            configs.append(endpoint_config(ctx, spec, ep, i))
+        except FileAccess as err:  # left out, the monitor's other endpoints kept, as upstream's allocator does
+            denied.append(err)
+    if denied:
+        message = "; ".join(f"{e.field}: {e.message}" for e in denied[1:])
+        raise common.EndpointsDropped(
+            denied[0].field,
+            denied[0].message
+            + (f"; also {message}" if message else "")
+            + ". That endpoint is left out; the monitor's other endpoints are served",
+            configs,
+        )
+    return configs
