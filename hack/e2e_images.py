@@ -2,16 +2,17 @@
 """The images upstream's chainsaw tests name, built here under those names for the real node (hack/chainsaw.py
 --real-node), as no registry is reachable. Each stands in for the original with what the tests use of it:
 
-- `mirror.gcr.io/alpine/curl:latest` and `mirror.gcr.io/library/busybox:latest`: Debian minbase with curl and
-  busybox (the tests run `/bin/sh -c` scripts of curl, grep, seq, sleep, echo; Debian's sh is dash);
+- `mirror.gcr.io/alpine/curl:latest`, `mirror.gcr.io/library/busybox:latest` and `.../library/alpine:latest`:
+  Debian minbase with curl and busybox (the tests run `/bin/sh -c` scripts of curl, grep, seq, sleep, echo;
+  Debian's sh is dash);
 - upstream's `e2e-test-app-metrics-basic-auth:main`: hack/upstream_e2e_apps/metrics_basic_auth.py on the Python base
   (`/metrics` on 9123 behind the tests' basic-auth credentials);
 - telemetrygen under the tag the tests pin (v0.124.1): v0.160.0's, the nearest release the module proxy here
   serves (neither v0.124.1 nor v0.158.0 is);
 - the operator's default collector image name: hack/collector.py's `upstream-e2e` distribution (the components the
   tests configure), so collectors the tests create without `spec.image` run it as upstream's CI runs its default;
-  also as `opentelemetry-collector-k8s:latest`, the name tests fall back to when they cannot read the operator's
-  Deployment log for its version.
+  also as `opentelemetry-collector-k8s:latest` and `-contrib:latest`, the names tests fall back to when they cannot
+  read the operator's Deployment log for its version (with only the components above, not contrib's hundreds).
 
   python3 hack/e2e_images.py build     build what is missing or stale, print the image names
   python3 hack/e2e_images.py import    also load them into containerd's CRI namespace (containerd must be running)
@@ -40,6 +41,8 @@ import nodeimages
 HERE = Path(__file__).resolve().parent
 CURL = "mirror.gcr.io/alpine/curl:latest"
 BUSYBOX = "mirror.gcr.io/library/busybox:latest"
+ALPINE = "mirror.gcr.io/library/alpine:latest"  # init and extra containers: sh -c 'echo ...; sleep ...'
+
 TOOLS_PACKAGES = ("curl", "ca-certificates", "busybox")
 BASIC_AUTH_APP = "ghcr.io/open-telemetry/opentelemetry-operator/e2e-test-app-metrics-basic-auth:main"
 TELEMETRYGEN_TAG = "v0.124.1"  # what the tests pin
@@ -51,6 +54,7 @@ COLLECTOR_REPOSITORY = "ghcr.io/open-telemetry/opentelemetry-collector-releases/
 COLLECTOR = f"{COLLECTOR_REPOSITORY}:{collector.OTELCOL_VERSION[1:]}"
 # tests that read the version off the operator's Deployment log (there is none here) fall back to this name
 COLLECTOR_K8S_LATEST = f"{COLLECTOR_REPOSITORY}-k8s:latest"
+COLLECTOR_CONTRIB_LATEST = f"{COLLECTOR_REPOSITORY}-contrib:latest"
 SCRATCH_BINARY = 'FROM scratch\nCOPY {name} /{name}\nWORKDIR /\nUSER 10001:10001\nENTRYPOINT ["/{name}"]\n'
 
 
@@ -59,13 +63,15 @@ def log(msg: str) -> None:
 
 
 def images() -> list[str]:
-    return [CURL, BUSYBOX, BASIC_AUTH_APP, TELEMETRYGEN, COLLECTOR, COLLECTOR_K8S_LATEST]
+    return [CURL, BUSYBOX, ALPINE, BASIC_AUTH_APP, TELEMETRYGEN, COLLECTOR, COLLECTOR_K8S_LATEST,
+            COLLECTOR_CONTRIB_LATEST]  # fmt: skip
 
 
 def build_tools() -> None:
     path = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     nodeimages.bootstrap(CURL, "debian-tools", TOOLS_PACKAGES, [], [path, 'CMD ["sh"]'])
     nodeimages.podman("tag", CURL, BUSYBOX)
+    nodeimages.podman("tag", CURL, ALPINE)
 
 
 def build_basic_auth_app() -> None:
@@ -105,6 +111,7 @@ def build_all() -> list[str]:
         raise SystemExit("no OpenTelemetry Collector: python3 hack/collector.py build upstream-e2e")
     build_scratch(COLLECTOR, Path(otelcol), "otelcol")
     nodeimages.podman("tag", COLLECTOR, COLLECTOR_K8S_LATEST)
+    nodeimages.podman("tag", COLLECTOR, COLLECTOR_CONTRIB_LATEST)
     return images()
 
 

@@ -263,7 +263,8 @@ def build_app() -> None:
 def build_project(base: str | None = None) -> None:
     image = project_image()
     copied = (ROOT / "Dockerfile", ROOT / "pyproject.toml", ROOT / "README.md", ROOT / "operator")  # what it COPYs
-    source = digest(*copied, base_identity() if base is None else base.encode())
+    # the recipe's version: archives of images built the old way (a cached install layer, below) are not reused
+    source = digest(*copied, base_identity() if base is None else base.encode(), b"recipe 2: --no-cache")
     if image_hash(image) == source:
         return
     # podman's storage does not outlive a CI machine, the cache does: keep the image's archive by source hash, as
@@ -275,7 +276,10 @@ def build_project(base: str | None = None) -> None:
             return
     log(f"building {image} from the Dockerfile on {base or BASE} (pip reaches PyPI through the host network)")
     podman(
-        "build", "-q", "--network", "host", "--build-arg", f"PYTHON_IMAGE={base or BASE}",
+        # --no-cache: the second stage's install layer mounts the wheels from the first, and the layer cache does
+        # not see that mount's content: a cached layer would keep the wheels of an older source. Any source change
+        # reruns `pip wheel` (after COPY operator) anyway, so this costs nothing more.
+        "build", "-q", "--no-cache", "--network", "host", "--build-arg", f"PYTHON_IMAGE={base or BASE}",
         "--label", f"{HASH_LABEL}={source}", "-t", image, str(ROOT),
     )  # fmt: skip
     for old in cache().glob("otel-operator-*.tar"):

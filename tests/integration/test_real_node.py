@@ -14,6 +14,7 @@ node's Debian packages (`.ci/run` installs them); elsewhere it is skipped with t
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import socket
@@ -67,6 +68,28 @@ def test_the_chart_runs_the_locally_built_image(kc: flow.Kubectl) -> None:
         "-n", flow.OPERATOR_NS, "get", "pods", "-o", 'jsonpath={.items[0].status.conditions[?(@.type=="Ready")].status}'
     )
     assert ready == "True"
+    # and the image holds this checkout's code, not an older build's (a cached image layer once kept stale wheels)
+    pod = kc("-n", flow.OPERATOR_NS, "get", "pods", "-o", "jsonpath={.items[0].metadata.name}")
+    in_pod = kc("-n", flow.OPERATOR_NS, "exec", pod, "--", "python3", "-c", SOURCE_DIGEST)
+    assert in_pod == source_digest(ROOT / "operator" / "otel_operator")
+
+
+# the digest of every module of the package, by path relative to it: the same script here and in the pod
+SOURCE_DIGEST = (
+    "import hashlib, pathlib, otel_operator\n"
+    "root = pathlib.Path(otel_operator.__file__).parent\n"
+    "h = hashlib.sha256()\n"
+    "for f in sorted(root.rglob('*.py')):\n"
+    "    h.update(str(f.relative_to(root)).encode() + b'\\0' + f.read_bytes())\n"
+    "print(h.hexdigest())\n"
+)
+
+
+def source_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
 
 
 def test_guide_flow_on_a_real_node(kc: flow.Kubectl) -> None:
