@@ -336,19 +336,19 @@ async def test_the_metrics_and_health_servers_close_silent_clients() -> None:
     from otel_operator.reconcile.metrics import OperatorMetrics, serve_metrics
 
     limits = serving.ServerLimits(idle_timeout=1.0)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
 
     async def ready() -> bool:
         return True
 
+    # port 0, read back once bound: a port picked free beforehand may be taken by another process meanwhile
     runners = [
-        await serve_metrics(OperatorMetrics(), f"127.0.0.1:{port}", limits),
-        await serve_health(f"http://127.0.0.1:{port + 1}/healthz", lambda: True, ready, limits),
+        await serve_metrics(OperatorMetrics(), "127.0.0.1:0", limits),
+        await serve_health("http://127.0.0.1:0/healthz", lambda: True, ready, limits),
     ]
+    ports = [runner.addresses[0][1] for runner in runners]
+    assert all(ports), ports
     try:
-        for p in (port, port + 1):
+        for p in ports:
             reader, writer = await asyncio.open_connection("127.0.0.1", p)
             assert await closed_within(reader, 3) == b""
             writer.close()
