@@ -76,6 +76,7 @@ cluster-down: ## stop the local control plane (and its node, if it has one)
 	$(PYTHON) hack/localcluster.py down
 
 upstream-e2e: venv controlplane ## upstream v0.158's own chainsaw e2e suites against this operator, test by test (NODE=1: pods really run, root; docs/upstream-e2e.md)
+	$(if $(NODE),bash hack/deps.sh upstream-e2e)
 	$(PYTHON) hack/chainsaw.py run $(if $(NODE),--real-node) $(ARGS)
 
 bench: venv controlplane ## run the benchmarks; results go to docs/benchmarks.md

@@ -29,6 +29,8 @@ if [ "$uid" = 0 ]; then
   [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
   command -v podman >/dev/null || need+=(podman conmon)
   command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+  # `make upstream-e2e NODE=1` (hack/deps.sh upstream-e2e): the tests' :latest images come from a local registry
+  if [ "${1:-}" = upstream-e2e ]; then command -v docker-registry >/dev/null || need+=(docker-registry); fi
 fi
 
 [ ${#need[@]} -eq 0 ] && exit 0
