@@ -36,6 +36,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 import localcluster
 from otel_operator.allocator.app import Allocator, Listeners, kube_client, serve
 from otel_operator.allocator.config import load_config
+from otel_operator.reconcile.login import api_client
 from otel_operator.reconcile.runner import OperatorOptions, run_operator
 from tests.integration.conftest import install_crds, wait_for
 
@@ -104,14 +105,15 @@ async def world(cluster: localcluster.Cluster) -> AsyncIterator[tuple[Allocator,
             }
         )
     )
-    api = await kube_client(config)
+    api = await api_client(config.kube_config_file_path)  # the test's own (typed) client
+    own = await kube_client(config)  # the allocator's, as it makes one
     core, discovery = client.CoreV1Api(api), client.DiscoveryV1Api(api)
     await core.create_namespace({"metadata": {"name": NS}})
     service = {"metadata": {"name": "app"}, "spec": {"ports": [{"name": "metrics", "port": 9100}]}}
     await core.create_namespaced_service(NS, service)
     for index in range(SLICES):
         await discovery.create_namespaced_endpoint_slice(NS, endpoint_slice(index))
-    allocator = Allocator(config, api)
+    allocator = Allocator(config, own)
     listeners = await serve(allocator)
     await allocator.start()
     try:
@@ -119,6 +121,7 @@ async def world(cluster: localcluster.Cluster) -> AsyncIterator[tuple[Allocator,
     finally:
         await allocator.stop()
         await listeners.close()
+        await own.close()
         await api.close()
 
 

@@ -38,6 +38,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 import localcluster
 from otel_operator.allocator.app import Allocator, kube_client, serve
 from otel_operator.allocator.config import load_config
+from otel_operator.reconcile.login import api_client
 from tests.integration.conftest import install_crds, wait_for
 from tests.integration.test_faults import apiserver_ready, operator_running
 
@@ -156,12 +157,13 @@ async def world(cluster: localcluster.Cluster) -> AsyncIterator[World]:
             }
         )
     )
-    api = await kube_client(config)
+    api = await api_client(config.kube_config_file_path)  # the test's own (typed) client
+    own = await kube_client(config)  # the allocator's, as it makes one
     await install_crds(api)
     core = client.CoreV1Api(api)
     await core.create_namespace({"metadata": {"name": NS}})
     await core.create_namespaced_service(NS, service("plain"))
-    allocator = Allocator(config, api)
+    allocator = Allocator(config, own)
     listeners = await serve(allocator)
     await allocator.start()
     world = World(allocator, f"http://127.0.0.1:{listeners.ports['http']}", api)
@@ -170,6 +172,7 @@ async def world(cluster: localcluster.Cluster) -> AsyncIterator[World]:
     finally:
         await allocator.stop()
         await listeners.close()
+        await own.close()
         await api.close()
 
 

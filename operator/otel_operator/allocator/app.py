@@ -37,14 +37,14 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from aiohttp import web
-from kubernetes_asyncio.client.api_client import ApiClient
 
 from otel_operator import serving
-from otel_operator.allocator import watch
+from otel_operator.allocator import kubeclient, watch
 from otel_operator.allocator.collectors import collectors_of
 from otel_operator.allocator.config import AllocatorConfig, LabelSelector
 from otel_operator.allocator.discovery import DiscoveryConfigError, DiscoveryRouter, JobDiscovery, job_discovery
 from otel_operator.allocator.events import EventRecorder
+from otel_operator.allocator.kubeclient import Api
 from otel_operator.allocator.metrics import AllocatorMetrics
 from otel_operator.allocator.model import AllocationModel, Body, FlushAborted, FlushResult, OverCap
 from otel_operator.allocator.monitor_status import (
@@ -63,7 +63,6 @@ from otel_operator.diagnose.core import diagnose_allocator, diagnose_static
 from otel_operator.diagnose.model import Inputs
 from otel_operator.prom.model import TargetGroup
 from otel_operator.prom.targets import GlobalDefaults, ScrapeConfigError, ScrapeSettings
-from otel_operator.reconcile.login import api_client
 from otel_operator.serving_tls import TLSSite
 
 log = logging.getLogger("otel_operator.allocator")
@@ -118,12 +117,11 @@ def own_namespace() -> str:
     return "default"
 
 
-async def kube_client(config: AllocatorConfig) -> ApiClient:
+async def kube_client(config: AllocatorConfig) -> Api:
     """A client from the configured kubeconfig when it exists, else as the operator finds one (in-cluster first)."""
     path = config.kube_config_file_path
     exists: bool = await asyncio.to_thread(Path(path).exists) if path else False
-    client: ApiClient = await api_client(path if exists else None)
-    return client
+    return await kubeclient.kube_client(path if exists else None)
 
 
 @dataclass(slots=True)
@@ -205,7 +203,7 @@ class Allocator:
     """One allocator: config in, served bodies out. `api` None runs without Kubernetes (static collectors)."""
 
     config: AllocatorConfig
-    api: ApiClient | None = None
+    api: Api | None = None
     namespace: str = field(default_factory=own_namespace)
     clock: Any = time.time
 

@@ -13,10 +13,9 @@ import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.api_client import ApiClient
-from kubernetes_asyncio.client.exceptions import ApiException
+from otel_operator.allocator.kubeclient import Api, ApiError, send
 
 log = logging.getLogger("otel_operator.allocator.events")
 
@@ -58,7 +57,7 @@ def event_body(
 
 
 class EventRecorder:
-    def __init__(self, api: ApiClient | None) -> None:
+    def __init__(self, api: Api | None) -> None:
         self._api = api
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
         self._seen: set[tuple[str, str, str]] = set()
@@ -78,12 +77,11 @@ class EventRecorder:
     async def run(self) -> None:
         if self._api is None:
             return
-        core = client.CoreV1Api(self._api)
         while True:
             body = await self._queue.get()
             try:
-                await core.create_namespaced_event(body["metadata"]["namespace"], body)  # type: ignore[arg-type]
-            except ApiException as err:
+                await send(self._api, "POST", f"/api/v1/namespaces/{quote(body['metadata']['namespace'])}/events", body)
+            except ApiError as err:
                 log.warning(
                     "could not post Event for %s %s/%s: %s %s (the allocator needs RBAC create on events)",
                     body["involvedObject"]["kind"],

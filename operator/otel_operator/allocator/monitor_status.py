@@ -24,8 +24,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import quote
 
 from otel_operator.allocator.config import LabelSelector
+from otel_operator.allocator.kubeclient import ApiError, send
 from otel_operator.allocator.monitors import MonitorKey
 from otel_operator.allocator.watch import Resource
 
@@ -197,10 +199,6 @@ class StatusWriter:
             self._wake.set()
 
     async def run(self) -> None:
-        from kubernetes_asyncio import client
-        from kubernetes_asyncio.client.exceptions import ApiException
-
-        custom = client.CustomObjectsApi(self._api)
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -211,12 +209,11 @@ class StatusWriter:
                 if kind in self._given_up:
                     continue
                 t = self._targets[kind]
+                path = f"/apis/{t.group}/{t.version}/namespaces/{quote(namespace)}/{t.plural}/{quote(name)}/status"
                 try:
-                    await custom.patch_namespaced_custom_object_status(
-                        t.group, t.version, namespace, t.plural, name, patch
-                    )
-                except ApiException as err:
-                    self._failed(key, err.status, str(err.reason), err.body)
+                    await send(self._api, "PATCH", path, patch, content_type="application/json-patch+json")
+                except ApiError as err:
+                    self._failed(key, err.status, err.reason, err.body)
                 except Exception as err:  # the next change plans it again; never end the task
                     log.warning("could not write the status of %s %s/%s: %s", kind, namespace, name, err)
 

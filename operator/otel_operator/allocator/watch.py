@@ -35,7 +35,8 @@ from urllib.parse import quote
 
 import aiohttp
 import orjson
-from kubernetes_asyncio.client.api_client import ApiClient
+
+from otel_operator.allocator.kubeclient import Api
 
 log = logging.getLogger("otel_operator.allocator.watch")
 
@@ -270,7 +271,7 @@ class Reflector:
 
     def __init__(
         self,
-        api: ApiClient,
+        api: Api,
         resource: Resource,
         sink: Sink,
         *,
