@@ -43,11 +43,15 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
 }
 # upstream's own e2e tests (hack/chainsaw.py --real-node) configure more: a distribution of its own, cached apart,
 # so the project's tests keep their smaller binary
+# (the module proxy here serves no v0.158.0 of the k8s_cluster, k8s_events, k8sobjects and kubeletstats receivers,
+# the k8s_leader_elector extension or the nop receiver: tests configuring them cannot start their collector)
 UPSTREAM_E2E_COMPONENTS: dict[str, tuple[str, ...]] = {
-    "receivers": (*COMPONENTS["receivers"], f"{CONTRIB}/receiver/filelogreceiver"),
+    "receivers": (*COMPONENTS["receivers"], f"{CONTRIB}/receiver/filelogreceiver",
+                  f"{CONTRIB}/receiver/jaegerreceiver"),
     "exporters": (*COMPONENTS["exporters"], f"{CONTRIB}/exporter/prometheusexporter", f"{CORE}/exporter/otlpexporter",
-                  f"{CORE}/exporter/otlphttpexporter"),
-    "processors": (*COMPONENTS["processors"], f"{CORE}/processor/memorylimiterprocessor"),
+                  f"{CORE}/exporter/otlphttpexporter", f"{CORE}/exporter/nopexporter"),
+    "processors": (*COMPONENTS["processors"], f"{CORE}/processor/memorylimiterprocessor",
+                   f"{CONTRIB}/processor/k8sattributesprocessor", f"{CONTRIB}/processor/resourcedetectionprocessor"),
     "extensions": (f"{CONTRIB}/extension/healthcheckextension",),
 }  # fmt: skip
 # how the configuration is read: a file (--config=PATH), the environment, inline YAML (--config=yaml:...)

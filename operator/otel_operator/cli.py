@@ -157,7 +157,7 @@ def cmd_allocator(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"otel-operator allocator: {err}", file=sys.stderr)
         return EXIT_USAGE
-    configure_json_logging(args.log_level)
+    configure_json_logging(zap_log_level(flags.zap) or args.log_level)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -175,6 +175,23 @@ def cmd_allocator(args: argparse.Namespace) -> int:
         print(f"otel-operator allocator: {err}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+# zap's levels (names, or numbers: -1 debug ... 2 error) as the logging setup names them
+_ZAP_LEVELS = {"debug": "debug", "-1": "debug", "info": "info", "0": "info", "warn": "warning", "1": "warning",
+               "error": "error", "2": "error", "dpanic": "error", "panic": "error", "fatal": "error"}  # fmt: skip
+
+
+def zap_log_level(zap: Sequence[tuple[str, str]]) -> str | None:
+    """The level upstream's `--zap-log-level` asks for (the last one given); None when absent or not one zap knows
+    (numbers below -1 are zap's finer debug levels: debug)."""
+    for name, value in reversed(zap):
+        if name == "zap-log-level":
+            level = value.strip().lower()
+            if level.lstrip("-").isdigit() and int(level) < -1:
+                return "debug"
+            return _ZAP_LEVELS.get(level)
+    return None
 
 
 class InputError(Exception):
@@ -813,7 +830,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `allocator` takes upstream's Go-style flags anywhere on its line, as the operator's Deployment (and a
+    # TargetAllocator's spec.args) put them after --config: argparse's remainder only catches what follows the last
+    # of its own options
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) == "allocator":
+        args.flags = [*extra, *args.flags]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         result: int = args.func(args)
     except InputError as err:

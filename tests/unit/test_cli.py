@@ -452,3 +452,37 @@ def test_help_lists_every_feature_gate(command: str, capsys: pytest.CaptureFixtu
         assert flag in out
     for name in GATES:
         assert f"  {name} (" in out
+
+
+def test_the_allocator_takes_upstreams_flags_after_its_own_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the operator's Deployment runs it (`allocator --config FILE` then a TargetAllocator's spec.args): the flags
+    reach the allocator's own parser, which names a misspelt one, instead of argparse refusing them all."""
+    missing = str(tmp_path / "nope.yaml")
+    assert main(["allocator", "--config", missing, "--zap-log-level=debug", "--listen-addr=:0"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the config file" in err  # got past the flags
+    assert "unrecognized arguments" not in err
+    assert main(["allocator", "--config", missing, "--listen-adr=:8080"]) == 2
+    assert 'did you mean "--listen-addr"?' in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # other commands still refuse what they do not know
+        main(["render", "-f", missing, "--zap-log-level=debug"])
+
+
+@pytest.mark.parametrize(
+    ("zap", "level"),
+    [
+        ([("zap-log-level", "debug")], "debug"),
+        ([("zap-log-level", "warn")], "warning"),
+        ([("zap-log-level", "2")], "error"),
+        ([("zap-log-level", "-5")], "debug"),
+        ([("zap-log-level", "info"), ("zap-log-level", "error")], "error"),
+        ([("zap-devel", "true")], None),
+        ([("zap-log-level", "loud")], None),
+    ],
+)
+def test_zap_log_levels_map_to_ours(zap: list[tuple[str, str]], level: str | None) -> None:
+    from otel_operator.cli import zap_log_level
+
+    assert zap_log_level(zap) == level
