@@ -70,7 +70,7 @@ def test_the_chart_runs_the_locally_built_image(kc: flow.Kubectl) -> None:
     assert ready == "True"
     # and the image holds this checkout's code, not an older build's (a cached image layer once kept stale wheels)
     pod = kc("-n", flow.OPERATOR_NS, "get", "pods", "-o", "jsonpath={.items[0].metadata.name}")
-    in_pod = kc("-n", flow.OPERATOR_NS, "exec", pod, "--", "python3", "-c", SOURCE_DIGEST)
+    in_pod = kc("-n", flow.OPERATOR_NS, "exec", pod, "--", "python3", "-c", SOURCE_DIGEST).strip()
     assert in_pod == source_digest(ROOT / "operator" / "otel_operator")
 
 
