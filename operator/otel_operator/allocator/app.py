@@ -55,6 +55,7 @@ from otel_operator.allocator.monitor_status import (
     plan_patches,
 )
 from otel_operator.allocator.monitors import MONITOR_KINDS, MonitorConfigs, MonitorKey, merge_jobs
+from otel_operator.allocator.scoped_watch import ReflectorGroup
 from otel_operator.allocator.scrape_configs import ScrapeConfigsError, ScrapeGlobals, render_scrape_configs
 from otel_operator.allocator.sd.pollers import PolledSD, Pollers
 from otel_operator.allocator.server import Served, make_app
@@ -232,7 +233,9 @@ class Allocator:
         self.pollers = Pollers(self._on_polled)
         self.events = EventRecorder(self.api)
         self.monitors = MonitorConfigs(cfg.prometheus_cr) if cfg.prometheus_cr.enabled else None
-        self._reflectors: dict[str, watch.Reflector] = {}
+        self._reflectors: dict[str, watch.Reflector | ReflectorGroup] = {}
+        self._watch_tasks: dict[str, asyncio.Task[None]] = {}
+        self._unwatchable: set[str] = set()  # kinds a job reads that have no known API resource (logged once)
         self._collector_reflector: watch.Reflector | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -284,18 +287,54 @@ class Allocator:
         self._tasks.append(asyncio.create_task(reflector.run(), name=f"watch {tag}"))
         return reflector
 
+    def _watch_scopes(self, kind: str) -> list[str] | None:
+        """Where to watch `kind`: None is one watch over the cluster (the default: one watch serves every job);
+        a list is a watch per namespace (for Namespace objects, per name). Only with prometheusCR.allowNamespaces:
+        there the service account may hold nothing but Roles in those namespaces (upstream's tests grant just
+        that), and a cluster-wide list would be refused for ever."""
+        allow = self.config.prometheus_cr.allow_namespaces if self.monitors is not None else ()
+        if not allow:
+            return None
+        wanted: set[str] = set()
+        if kind in (*MONITOR_KINDS, "Namespace", "Secret", "ConfigMap"):
+            wanted |= set(allow)  # monitors are read only there, and the credentials they name are theirs
+        if kind in self.router.kinds:
+            read = self.router.namespaces(kind)
+            if read is None:
+                return None
+            wanted |= read
+        return sorted(wanted)
+
     def _ensure_discovery_watches(self) -> None:
         if self.api is None:
             return
         needed = set(self.router.kinds)
         if self.monitors is not None:
             needed |= {"Namespace", "Secret", "ConfigMap", *MONITOR_KINDS}
-        for kind in sorted(needed - set(self._reflectors)):
+        for kind in sorted(needed):
             resource = watch_resource(kind)
             if resource is None:  # a discovery role reading a kind with no resource here: never watch a wrong one
-                log.error("cannot watch %s objects: no API resource is known for that kind", kind)
+                if kind not in self._unwatchable:
+                    self._unwatchable.add(kind)
+                    log.error("cannot watch %s objects: no API resource is known for that kind", kind)
                 continue
-            self._reflectors[kind] = self._reflect(kind, resource)
+            scopes = self._watch_scopes(kind)
+            current = self._reflectors.get(kind)
+            if isinstance(current, ReflectorGroup) and scopes is not None:
+                current.set_scopes(scopes)
+                continue
+            if current is not None and (scopes is None) == isinstance(current, watch.Reflector):
+                continue
+            if (task := self._watch_tasks.pop(kind, None)) is not None:  # the scope changed: cluster <-> namespaces
+                task.cancel()
+            if scopes is None:
+                reflector: watch.Reflector | ReflectorGroup = watch.Reflector(self.api, resource, _Tagged(self, kind))
+            else:
+                reflector = ReflectorGroup(self.api, resource, _Tagged(self, kind), scopes)
+            self._reflectors[kind] = reflector
+            task = asyncio.create_task(reflector.run(), name=f"watch {kind}")
+            self._tasks.append(task)
+            self._watch_tasks[kind] = task
 
     def receive(self, tag: str, kind: str, type_: str | None, payload: Any) -> None:
         """A watch's news (`type_` None: a re-list). Collector pods, monitors and credentials are noted here (small

@@ -245,6 +245,20 @@ class DiscoveryRouter:
         """Every object kind some job's discovery reads."""
         return frozenset().union(*(index.kinds for index in self._indexes.values()))
 
+    def namespaces(self, kind: str) -> frozenset[str] | None:
+        """The namespaces the jobs read objects of `kind` in (for Namespace objects: their names); None when some
+        job reads every namespace (or the kind is read by a node role, which is in none)."""
+        out: set[str] = set()
+        for key, entries in self._readers.items():
+            index = self._indexes.get(key)
+            if index is None or kind not in index.kinds:
+                continue
+            read = _namespaces_read(sd for _, sd in entries)
+            if read is None:
+                return None
+            out |= read
+        return frozenset(out)
+
     @property
     def poll_configs(self) -> frozenset[PolledSD]:
         """Every polled SD config some job reads: what the shell must run."""

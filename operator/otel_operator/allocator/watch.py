@@ -67,6 +67,13 @@ class Resource:
             base += f"/namespaces/{quote(namespace, safe='')}"
         return f"{base}/{self.plural}"
 
+    def watch_path(self, name: str) -> str:
+        """The watch path of one cluster-scoped object by name (`/api/v1/watch/namespaces/ns1`). Deprecated but
+        served, and the only watch a namespaced Role can grant on its own Namespace: the API server authorizes it
+        as being in that namespace, while a list with a metadata.name field selector is cluster-scoped."""
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        return f"{base}/watch/{self.plural}/{quote(name, safe='')}"
+
     def rbac_rule(self) -> str:
         """The RBAC rule a reflector on this resource needs, as it would be written in a (Cluster)Role."""
         return f'{{apiGroups: ["{self.group}"], resources: ["{self.plural}"], verbs: ["list", "watch"]}}'
@@ -276,6 +283,7 @@ class Reflector:
         sink: Sink,
         *,
         namespace: str | None = None,
+        name: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
         page_size: int = 500,
@@ -289,12 +297,15 @@ class Reflector:
     ) -> None:
         if namespace is not None and not resource.namespaced:
             raise ValueError(f"{resource} is cluster-scoped: it cannot be watched in namespace {namespace!r}")
+        if name is not None and (resource.namespaced or label_selector or field_selector):
+            raise ValueError(f"{resource}: only a cluster-scoped object is watched by name, without selectors")
         if page_size < 1 or watch_timeout < 1:
             raise ValueError("page_size and watch_timeout must be positive")
         self.api = api
         self.resource = resource
         self.sink = sink
         self.namespace = namespace
+        self.name = name
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.page_size = page_size
@@ -317,6 +328,11 @@ class Reflector:
         self.stats = ReflectorStats()
 
         self._path = resource.path(namespace)
+        if name is not None:  # one object: listed with a GET of it, watched on its own watch path
+            self._list_path = f"{self._path}/{quote(name, safe='')}"
+            self._watch_path = resource.watch_path(name)
+        else:
+            self._list_path = self._watch_path = self._path
         self._failures = 0  # consecutive failed attempts of any kind, for the log
         self._backoff_state = BackoffState()
         self._response: aiohttp.ClientResponse | None = None
@@ -332,7 +348,7 @@ class Reflector:
     def describe(self) -> str:
         where = f"namespace {self.namespace}" if self.namespace is not None else "all namespaces"
         if not self.resource.namespaced:
-            where = "cluster"
+            where = "cluster" if self.name is None else f"name {self.name}"
         parts = [str(self.resource), where]
         if self.label_selector:
             parts.append(f"labels {self.label_selector}")
@@ -467,13 +483,30 @@ class Reflector:
         cont: str | None = None
         rv: str | None = None
         restarts = 0
-        while True:
+        while self.name is not None:
+            limits = aiohttp.ClientTimeout(sock_connect=self.request_timeout, sock_read=self.request_timeout)
+            try:
+                response = await self._get([], limits, self._list_path)
+            except WatchError as err:
+                if err.status != 404:
+                    raise
+                break  # no such object (yet): empty, and the watch from "" reports it when it comes
+            try:
+                item = orjson.loads(await response.read())
+            finally:
+                response.release()
+            self.stats.pages += 1
+            item["kind"], item["apiVersion"] = self.resource.kind, self.resource.api_version
+            items.append(item)
+            rv = (item.get("metadata") or {}).get("resourceVersion")
+            break
+        while self.name is None:
             params = [("limit", str(self.page_size)), *self._selectors()]
             if cont:
                 params.append(("continue", cont))
             limits = aiohttp.ClientTimeout(sock_connect=self.request_timeout, sock_read=self.request_timeout)
             try:
-                response = await self._get(params, limits)
+                response = await self._get(params, limits, self._list_path)
                 try:
                     body = orjson.loads(await response.read())
                 finally:
@@ -543,7 +576,7 @@ class Reflector:
         ]
         limits = aiohttp.ClientTimeout(sock_connect=self.request_timeout, sock_read=server_timeout + 30)
         started = time.monotonic()
-        response = await self._get(params, limits)
+        response = await self._get(params, limits, self._watch_path)
         self._response = response
         self.stats.watches += 1
         lines = 0
@@ -618,10 +651,12 @@ class Reflector:
             params.append(("fieldSelector", self.field_selector))
         return params
 
-    async def _get(self, params: list[tuple[str, str]], limits: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+    async def _get(
+        self, params: list[tuple[str, str]], limits: aiohttp.ClientTimeout, path: str
+    ) -> aiohttp.ClientResponse:
         """GET through the ApiClient (its auth, TLS and proxy settings); raises WatchError unless 200."""
         response: aiohttp.ClientResponse = await self.api.call_api(
-            self._path,
+            path,
             "GET",
             query_params=params,
             header_params={"Accept": "application/json"},

@@ -494,3 +494,40 @@ def test_own_namespace_selects_the_allocators_namespace() -> None:
     out = router.set_jobs({"self": discovery("self", sd("pod", own=True), own_namespace="observability")})
     assert [g.source for g in out["self"]] == ["kubernetes_sd_configs/0/pod/observability/collector-0"]
     assert router.upsert("Pod", pod("shop", "x", "10.0.0.99")) == []
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        # every entry names its namespaces: the union is where to watch
+        ([{"role": "endpointslice", "namespaces": {"names": ["shop"]}}], {"EndpointSlice": {"shop"}}),
+        (
+            [
+                {"role": "endpointslice", "namespaces": {"names": ["shop"]}},
+                {"role": "endpointslice", "namespaces": {"names": ["bank"]}},
+            ],
+            {"EndpointSlice": {"shop", "bank"}, "Pod": {"shop", "bank"}, "Service": {"shop", "bank"}},
+        ),
+        # one entry reading every namespace makes the kind cluster-wide; another kind keeps its namespaces
+        (
+            [{"role": "pod", "namespaces": {"names": ["shop"]}}, {"role": "service"}],
+            {"Pod": {"shop"}, "Service": None},
+        ),
+        # attach_metadata.namespace reads the Namespace objects of the namespaces read
+        (
+            [{"role": "pod", "namespaces": {"names": ["bank"]}, "attach_metadata": {"namespace": True}}],
+            {"Pod": {"bank"}, "Namespace": {"bank"}},
+        ),
+        # nodes are in no namespace
+        ([{"role": "node"}], {"Node": None}),
+        # a kind nobody reads: no namespaces
+        ([{"role": "service", "namespaces": {"names": ["shop"]}}], {"Pod": set()}),
+    ],
+)
+def test_the_namespaces_each_kind_is_read_in(
+    entries: list[dict[str, Any]], expected: dict[str, set[str] | None]
+) -> None:
+    router = DiscoveryRouter(Cluster())
+    router.set_jobs({f"j{i}": discovery(f"j{i}", entry) for i, entry in enumerate(entries)})
+    for kind, namespaces in expected.items():
+        assert router.namespaces(kind) == (None if namespaces is None else frozenset(namespaces)), kind
