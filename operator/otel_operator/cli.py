@@ -283,8 +283,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def _not_served(filename: str) -> str:
     return (
-        "opentelemetry.io/v1alpha1 is not served: otel-operator serves OpenTelemetryCollector as "
-        "opentelemetry.io/v1beta1 only (upstream converts v1alpha1 with a webhook); convert the file with "
+        "opentelemetry.io/v1alpha1 is deprecated: the cluster converts it through the operator's conversion webhook, "
+        "but this command reads OpenTelemetryCollector as opentelemetry.io/v1beta1 only; convert the file with "
         f"`otel-operator check resources --convert {filename} > NEW.yaml` and use NEW.yaml"
     )
 

@@ -512,3 +512,61 @@ def test_a_collector_granting_what_its_writer_lacks_is_refused(
             kubectl("delete", "clusterrole,clusterrolebinding", "escalation-test-sa-events", "--ignore-not-found")
     finally:
         kubectl("delete", "-f", "-", "--ignore-not-found", stdin=manifest)
+
+
+async def test_v1alpha1_collectors_are_converted_by_the_crds_webhook(
+    admitting: client.CustomObjectsApi, webhook_port: int, api: ApiClient
+) -> None:
+    """Upstream's conversion-webhook-invalid-config, and a round trip: the server pointed the CRD's conversion at
+    itself with its CA; a v1alpha1 collector is stored as v1beta1 (defaulted by the mutating webhook) and reads
+    back as v1alpha1 with the config string upstream's test expects."""
+    ext = client.ApiextensionsV1Api(api)
+
+    async def pointed() -> bool:
+        crd = await ext.read_custom_resource_definition(names.COLLECTOR_CRD)
+        config = crd.spec.conversion.webhook.client_config
+        return config.url == f"https://127.0.0.1:{webhook_port}/convert" and bool(config.ca_bundle)
+
+    await wait_for(pointed, within=30, what="the CRD's conversion webhook pointed at the server")
+    alpha = {
+        "apiVersion": "opentelemetry.io/v1alpha1",
+        "kind": "OpenTelemetryCollector",
+        "metadata": {"name": "invalid-config-collector"},
+        "spec": {"mode": "deployment", "config": "null"},
+    }
+    await admitting.create_namespaced_custom_object(GROUP, "v1alpha1", NS, PLURAL, alpha)
+    try:
+        read = await admitting.get_namespaced_custom_object(GROUP, "v1alpha1", NS, PLURAL, "invalid-config-collector")
+        assert read["apiVersion"] == "opentelemetry.io/v1alpha1"
+        assert read["spec"]["config"] == (  # byte for byte upstream's 00-assert-created.yaml
+            "receivers: {}\nexporters: {}\nservice:\n  telemetry:\n    metrics:\n      readers:\n        - pull:\n"
+            "            exporter:\n              prometheus:\n"
+            "                host: 0.0.0.0\n                port: 8888\n  pipelines: {}\n"
+        )
+        stored = await admitting.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "invalid-config-collector")
+        assert stored["spec"]["config"]["receivers"] == {}
+        assert stored["spec"]["config"]["service"]["pipelines"] == {}
+        # a v1alpha1 update through the round trip keeps a v1beta1-only field
+        await admitting.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            NS,
+            PLURAL,
+            "invalid-config-collector",
+            [{"op": "add", "path": "/spec/serviceName", "value": "kept"}],
+        )
+        read = await admitting.get_namespaced_custom_object(GROUP, "v1alpha1", NS, PLURAL, "invalid-config-collector")
+        read["metadata"]["labels"] = {"touched": "yes"}
+        await admitting.replace_namespaced_custom_object(
+            GROUP, "v1alpha1", NS, PLURAL, "invalid-config-collector", read
+        )
+        stored = await admitting.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "invalid-config-collector")
+        assert stored["spec"]["serviceName"] == "kept"
+        assert stored["metadata"]["labels"] == {"touched": "yes"}
+    finally:
+        await admitting.delete_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "invalid-config-collector")
+    bad = {**alpha, "metadata": {"name": "bad-yaml"}, "spec": {"mode": "deployment", "config": "receivers: [x"}}
+    with pytest.raises(ApiException) as err:
+        await admitting.create_namespaced_custom_object(GROUP, "v1alpha1", NS, PLURAL, bad)
+    assert "spec.config" in str(err.value.body)
+    assert "is not valid YAML" in str(err.value.body)

@@ -213,7 +213,7 @@ spec:
 """
 
 
-def test_check_resources_says_v1alpha1_is_not_served_and_how_to_convert(
+def test_check_resources_says_v1alpha1_is_read_as_v1beta1_and_how_to_convert(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     old = tmp_path / "old.yaml"
@@ -221,8 +221,9 @@ def test_check_resources_says_v1alpha1_is_not_served_and_how_to_convert(
     assert main(["check", "resources", str(old)]) == 1
     out = capsys.readouterr().out
     assert (
-        "error: OpenTelemetryCollector obs/old: apiVersion: opentelemetry.io/v1alpha1 is not served: otel-operator "
-        "serves OpenTelemetryCollector as opentelemetry.io/v1beta1 only" in out
+        "error: OpenTelemetryCollector obs/old: apiVersion: opentelemetry.io/v1alpha1 is deprecated: the cluster "
+        "converts it through the operator's conversion webhook, but this command reads OpenTelemetryCollector as "
+        "opentelemetry.io/v1beta1 only" in out
     )
     assert f"otel-operator check resources --convert {old}" in out
     assert "1 checked, 1 problem(s)" in out  # never "0 checked" again
@@ -300,7 +301,7 @@ def test_render_refuses_a_v1alpha1_collector(tmp_path: Path, capsys: pytest.Capt
     assert main(["render", "-f", str(old)]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "error: OpenTelemetryCollector obs/old: apiVersion: opentelemetry.io/v1alpha1 is not served" in captured.err
+    assert "error: OpenTelemetryCollector obs/old: apiVersion: opentelemetry.io/v1alpha1 is deprecated" in captured.err
     assert "--convert" in captured.err
 
 

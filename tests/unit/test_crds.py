@@ -45,8 +45,26 @@ def test_crds_holds_only_our_own_and_the_stand_ins_say_what_they_are() -> None:
 
 
 def _version(crd: dict[str, Any]) -> dict[str, Any]:
-    (ver,) = crd["spec"]["versions"]
+    """The storage version (the collector's CRD also serves the deprecated v1alpha1, see below)."""
+    (ver,) = [v for v in crd["spec"]["versions"] if v["storage"]]
     return ver
+
+
+def test_collector_crd_serves_v1alpha1_through_the_conversion_webhook() -> None:
+    crd = collector_crd()
+    alpha, beta = crd["spec"]["versions"]
+    assert (alpha["name"], alpha["served"], alpha["storage"], alpha["deprecated"]) == ("v1alpha1", True, False, True)
+    assert "deprecated" in alpha["deprecationWarning"]
+    assert alpha["subresources"] == beta["subresources"]  # kubectl scale and status work in both
+    assert alpha["additionalPrinterColumns"] == beta["additionalPrinterColumns"]
+    spec = alpha["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec == {"type": "object", "x-kubernetes-preserve-unknown-fields": True}  # the webhook converts
+    conversion = crd["spec"]["conversion"]
+    assert conversion["strategy"] == "Webhook"
+    assert conversion["webhook"]["conversionReviewVersions"] == ["v1"]
+    service = conversion["webhook"]["clientConfig"]["service"]
+    assert (service["name"], service["path"], service["port"]) == ("otel-operator-webhook", "/convert", 443)
+    assert "caBundle" not in conversion["webhook"]["clientConfig"]  # the operator sets it
 
 
 def test_collector_crd_surface() -> None:
@@ -114,7 +132,8 @@ def _walk(schema: dict[str, Any], path: str = "") -> list[str]:
 
 def test_every_schema_node_is_typed() -> None:
     for crd in [*all_crds(), *monitoring_crds()]:
-        assert _walk(_version(crd)["schema"]["openAPIV3Schema"]) == [], crd["metadata"]["name"]
+        for ver in crd["spec"]["versions"]:
+            assert _walk(ver["schema"]["openAPIV3Schema"]) == [], crd["metadata"]["name"]
 
 
 def test_files_parse_as_single_documents() -> None:

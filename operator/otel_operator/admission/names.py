@@ -43,3 +43,7 @@ ALLOCATOR_LINK_LABEL: Final = "opentelemetry.io/target-allocator"
 # Short: a slow webhook holds up `kubectl apply` (the API server's maximum is 30).
 VALIDATING_TIMEOUT_SECONDS: Final = 5
 POD_TIMEOUT_SECONDS: Final = 5
+
+# The OpenTelemetryCollector CRD's conversion webhook (v1alpha1 <-> v1beta1): upstream's path.
+CONVERSION_PATH: Final = "/convert"
+COLLECTOR_CRD: Final = "opentelemetrycollectors.opentelemetry.io"

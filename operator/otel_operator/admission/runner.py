@@ -18,6 +18,7 @@ from pathlib import Path
 import kopf
 
 from otel_operator.admission import names
+from otel_operator.admission.configurations import Client, ServiceRef
 from otel_operator.admission.server import GuardedWebhookServer
 from otel_operator.manifests import BuildOptions
 from otel_operator.reconcile.metrics import OperatorMetrics
@@ -68,6 +69,14 @@ class WebhookOptions:
             out.append(self.host)
         return out
 
+    def conversion_client(self) -> Client:
+        """Where the API server calls the CRD's conversion webhook: by URL when `host` names us (the operator on
+        loopback, as in tests and `make demo`), else through the Service (port 443, as the chart's)."""
+        if self.host:
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            return f"https://{host}:{self.port}"
+        return ServiceRef(self.service, self.resolved_namespace())
+
     def cert_file(self) -> Path:
         return Path(self.cert_dir) / "tls.crt"
 
@@ -99,6 +108,11 @@ async def serve_admission(
     try:
         if webhooks.cert_manager:
             await serving.wait_for_files(webhooks.cert_dir, 300, secret_name=webhooks.secret)
+            keeper = asyncio.create_task(
+                serving.keep_conversion_from_files(
+                    api, webhooks.conversion_client(), Path(webhooks.cert_dir) / "ca.crt", stop=stop
+                )
+            )
         else:
             # the files before kopf's server starts; the keeper's first round (at once) patches the caBundle
             await serving.ensure_certificate(
@@ -118,6 +132,7 @@ async def serve_admission(
                     sans=webhooks.sans(),
                     cert_dir=webhooks.cert_dir,
                     stop=stop,
+                    conversion=webhooks.conversion_client(),
                 )
             )
         server = GuardedWebhookServer(

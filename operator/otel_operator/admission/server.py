@@ -4,7 +4,8 @@ deadline for reading a review's body.
 
 kopf's `WebhookServer` opens a plain `aiohttp.web.TCPSite` with no keep-alive limit of ours and no cap; its serving
 loop is short, so it is restated here with our site and runner. What kopf does around it is kept: the SSL context and
-the client config it builds, the re-serve when the certificate files change, the review handling itself.
+the client config it builds, the re-serve when the certificate files change, the review handling itself. Beside
+kopf's admission routes, `/convert` answers the OpenTelemetryCollector CRD's ConversionReviews (v1alpha1 ⇄ v1beta1).
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from typing import Any
 
 import aiohttp.web
 import kopf
+import orjson
 
 from otel_operator import serving
+from otel_operator.admission.names import CONVERSION_PATH
+from otel_operator.api.conversion import convert_review
 from otel_operator.serving_tls import TLSSite
 
 log = logging.getLogger("otel_operator.admission")
@@ -40,11 +44,34 @@ class GuardedWebhookServer(kopf.WebhookServer):
                 raise aiohttp.web.HTTPRequestTimeout(text="the request body did not arrive in time\n") from None
             return await self._serve(fn, request)  # kopf's: reads the (now cached) body and answers the review
 
+        async def serve_conversion(request: aiohttp.web.Request) -> aiohttp.web.Response:
+            try:
+                raw = await asyncio.wait_for(request.read(), self.limits.idle_timeout)
+            except TimeoutError:
+                raise aiohttp.web.HTTPRequestTimeout(text="the request body did not arrive in time\n") from None
+            try:
+                review = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise aiohttp.web.HTTPBadRequest(text="the body is not a JSON ConversionReview\n") from None
+            if not isinstance(review, dict):
+                raise aiohttp.web.HTTPBadRequest(text="the body is not a JSON ConversionReview\n")
+            # a few objects per review, converted in microseconds: no need to leave the loop
+            answer = convert_review(review)
+            result = answer["response"]["result"]
+            if result["status"] != "Success":
+                log.info("refused a conversion: %s", result.get("message"), extra={"uid": answer["response"]["uid"]})
+            return aiohttp.web.Response(body=orjson.dumps(answer), content_type="application/json")
+
         while True:
             cadata, context = self._build_ssl()
             path = self.path.rstrip("/") if self.path else ""
             app = aiohttp.web.Application()
-            app.add_routes([aiohttp.web.post(f"{path}/{{id:.*}}", serve_review)])
+            app.add_routes(
+                [  # the CRD's conversion first: kopf's route takes every other path
+                    aiohttp.web.post(f"{path}/{CONVERSION_PATH.lstrip('/')}", serve_conversion),
+                    aiohttp.web.post(f"{path}/{{id:.*}}", serve_review),
+                ]
+            )
             runner = serving.runner(app, self.limits)
             await runner.setup()
             try:

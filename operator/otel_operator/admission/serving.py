@@ -20,7 +20,8 @@ from typing import Any, Final
 
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from otel_operator.admission import certs
+from otel_operator.admission import certs, names
+from otel_operator.admission.configurations import Client, client_config
 from otel_operator.reconcile.kube import Kube, KubeError
 
 log = logging.getLogger("otel_operator.admission")
@@ -218,6 +219,52 @@ async def patch_ca_bundle(
     return changed
 
 
+CRD_PATH: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+async def patch_crd_conversion(
+    api: ApiClient | Kube,
+    client: Client,
+    ca_pem: bytes,
+    *,
+    crd: str = names.COLLECTOR_CRD,
+    missing: set[str] | None = None,
+) -> bool:
+    """Point the CRD's conversion webhook at this operator (`client`: its Service, or a URL) with `ca_pem` as the
+    caBundle, where it differs; True when patched. The CRD ships with the chart's default Service and no caBundle,
+    so a v1alpha1 request fails until this runs, never stores an unconverted object. A CRD without a conversion
+    webhook (an older one) is left alone, said once."""
+    kube = _kube(api)
+    path = f"{CRD_PATH}/{crd}"
+    found = await kube.get(path)
+    conversion = ((found or {}).get("spec") or {}).get("conversion") or {}
+    if found is None or conversion.get("strategy") != "Webhook":
+        if missing is None or crd not in missing:
+            log.warning(
+                "CustomResourceDefinition %s %s: opentelemetry.io/v1alpha1 is not converted; apply the chart's CRDs "
+                "(crds/) to serve it",
+                crd,
+                "not found" if found is None else "has no conversion webhook",
+                extra={"crd": crd},
+            )
+        if missing is not None:
+            missing.add(crd)
+        return False
+    if missing is not None:
+        missing.discard(crd)
+    want = client_config(client, names.CONVERSION_PATH.lstrip("/"), ca_pem)
+    if (conversion.get("webhook") or {}).get("clientConfig") == want:
+        return False
+    ops = [
+        {"op": "test", "path": "/spec/conversion/strategy", "value": "Webhook"},
+        {"op": "add", "path": "/spec/conversion/webhook/clientConfig", "value": want},
+    ]
+    await kube.request("PATCH", path, body=ops, content_type="application/json-patch+json")
+    where = want.get("url") or "{namespace}/{name}".format(**want["service"])
+    log.info("pointed the conversion webhook of %s at %s", crd, where, extra={"crd": crd})
+    return True
+
+
 async def keep_certificates(
     api: ApiClient | Kube,
     namespace: str,
@@ -230,9 +277,11 @@ async def keep_certificates(
     interval: float = DEFAULT_INTERVAL,
     renew_before: timedelta = certs.RENEW_BEFORE,
     clock: Callable[[], datetime] = utc_now,
+    conversion: Client | None = None,
 ) -> None:
     """Until `stop` is set: every `interval` seconds, renew the certificate before it expires and put the caBundle
-    back where it drifted. API errors are logged and retried at the next interval; the first round runs at once."""
+    back where it drifted (and the collector CRD's conversion webhook, when `conversion` says where it is served).
+    API errors are logged and retried at the next interval; the first round runs at once."""
     missing: set[str] = set()
     kube = _kube(api)
     while not stop.is_set():
@@ -241,6 +290,8 @@ async def keep_certificates(
                 kube, namespace, secret_name, sans=sans, cert_dir=cert_dir, now=clock(), renew_before=renew_before
             )
             await patch_ca_bundle(kube, configuration_name, ca_pem, missing=missing)
+            if conversion is not None:
+                await patch_crd_conversion(kube, conversion, ca_pem, missing=missing)
         except Exception as err:  # any failure (API, network, disk): log it, retry at the next interval
             log.warning(
                 "could not check the webhook certificate; retrying in %ss: %s: %s",
@@ -277,3 +328,27 @@ def _non_empty(path: Path) -> bool:
         return path.stat().st_size > 0
     except OSError:
         return False
+
+
+async def keep_conversion_from_files(
+    api: ApiClient | Kube,
+    client: Client,
+    ca_file: str | Path,
+    *,
+    stop: asyncio.Event,
+    interval: float = DEFAULT_INTERVAL,
+) -> None:
+    """cert-manager mode: the CA is the mounted Secret's ca.crt; keep the CRD's conversion webhook pointed at us
+    with it (cert-manager's injector would need an annotation on a CRD the chart cannot template)."""
+    missing: set[str] = set()
+    kube = _kube(api)
+    while not stop.is_set():
+        try:
+            ca_pem = _read(Path(ca_file))
+            if ca_pem:
+                await patch_crd_conversion(kube, client, ca_pem, missing=missing)
+        except Exception as err:  # logged, retried at the next interval
+            log.warning("could not check the CRD's conversion webhook; retrying in %ss: %s: %s", interval,
+                        type(err).__name__, err)  # fmt: skip
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

@@ -10,8 +10,9 @@ Two decisions differ from upstream, on purpose:
 - What upstream's conversion drops without a word (fields v1alpha1 does not have, config sections v1beta1 does not
   have, an unknown allocation or filter strategy) is dropped here too, with a warning naming the field.
 
-It is a pure function of the resource: the CLI uses it today (`otel-operator check resources --convert`), the
-conversion webhook will later.
+Pure functions of the resource: the CLI uses `to_v1beta1` (`otel-operator check resources --convert`), and the
+CRD's conversion webhook answers with `convert_review` in both directions (`to_v1alpha1` writes the config back as
+upstream's Go YAML does, and keeps what v1alpha1 lacks so a v1alpha1 round trip loses nothing).
 """
 
 from __future__ import annotations
@@ -119,8 +120,11 @@ def is_v1alpha1_collector(doc: Mapping[str, Any]) -> bool:
 
 
 class _Conversion:
-    def __init__(self) -> None:
+    def __init__(self, keep_unknown: bool = False) -> None:
         self.warnings: list[str] = []
+        # the webhook's mode: a field v1alpha1 lacks is carried as it is (our served v1alpha1 schema preserves it, so
+        # a v1beta1 field survives a v1alpha1 round trip); the API server prunes what v1beta1 lacks
+        self.keep_unknown = keep_unknown
 
     def drop(self, field: str, why: str) -> None:
         self.warnings.append(f"{field}: {why}")
@@ -165,6 +169,8 @@ class _Conversion:
                 out[key] = copy.deepcopy(value)
             elif key in handlers:
                 handlers[key](value)
+            elif self.keep_unknown:
+                out[key] = copy.deepcopy(value)
             else:
                 self.drop(f"spec.{key}", "not a v1alpha1 field; dropped, as the API server prunes unknown fields")
         if "config" not in out:  # upstream always writes the config, empty when there was none
@@ -331,6 +337,8 @@ class _Conversion:
                 self.put(out, key, self.observability(item, f"{field}.observability"))
             elif key == "podDisruptionBudget":
                 self.put(out, key, self.pick(item, _PDB, f"{field}.podDisruptionBudget"))
+            elif self.keep_unknown:
+                out[key] = copy.deepcopy(item)
             else:
                 self.drop(f"{field}.{key}", "not a v1alpha1 field; dropped, as the API server prunes unknown fields")
         out["prometheusCR"] = self.prometheus_cr(value.get("prometheusCR"))
@@ -345,12 +353,17 @@ class _Conversion:
         # monitor (as it did in v1alpha1)
         for key in selectors:
             labels = given.get(key)
+            if self.keep_unknown and _is_label_selector(labels):
+                out[key] = copy.deepcopy(labels)  # a v1beta1 selector to_v1alpha1 could not write as labels
+                continue
             if labels is not None and not isinstance(labels, Mapping):
                 raise ConversionError(f"{field}.{key}", "must be a map of labels (v1alpha1 has no matchExpressions)")
             out[key] = {"matchLabels": dict(labels)} if labels else {}
         return out
 
     def status(self, status: Mapping[str, Any]) -> Obj:
+        if self.keep_unknown:  # conditions and the rest: the same in both versions' status (ours)
+            return copy.deepcopy(dict(status))
         out: Obj = {}
         scale = status.get("scale")
         if isinstance(scale, Mapping):
@@ -361,8 +374,9 @@ class _Conversion:
         return out
 
 
-def to_v1beta1(resource: Mapping[str, Any]) -> Converted:
-    """The v1beta1 form of a v1alpha1 OpenTelemetryCollector. Raises ConversionError when it cannot be converted."""
+def to_v1beta1(resource: Mapping[str, Any], *, keep_unknown: bool = False) -> Converted:
+    """The v1beta1 form of a v1alpha1 OpenTelemetryCollector. Raises ConversionError when it cannot be converted.
+    `keep_unknown` (the conversion webhook): spec fields v1alpha1 lacks are carried, not dropped."""
     if not is_v1alpha1_collector(resource):
         raise ConversionError(
             "apiVersion", f"{resource.get('kind')} {resource.get('apiVersion')} is not a {V1ALPHA1} {KIND}"
@@ -372,7 +386,7 @@ def to_v1beta1(resource: Mapping[str, Any]) -> Converted:
         spec = {}
     if not isinstance(spec, Mapping):
         raise ConversionError("spec", "must be a mapping")
-    conversion = _Conversion()
+    conversion = _Conversion(keep_unknown)
     out: Obj = {"apiVersion": V1BETA1, "kind": KIND}
     for key, value in resource.items():
         if key in ("apiVersion", "kind"):
@@ -386,3 +400,165 @@ def to_v1beta1(resource: Mapping[str, Any]) -> Converted:
     if "spec" not in out:
         out["spec"] = conversion.spec(spec)
     return Converted(out, tuple(conversion.warnings))
+
+
+def _is_label_selector(value: Any) -> bool:
+    """A v1beta1 label selector with matchExpressions (v1alpha1's label maps cannot hold it)."""
+    return (
+        isinstance(value, Mapping)
+        and isinstance(value.get("matchExpressions"), list)
+        and set(value) <= {"matchLabels", "matchExpressions"}
+    )
+
+
+# ------------------------------------------------------------------------------------- v1beta1 -> v1alpha1
+
+_SECTION_ORDER: Final = ("receivers", "exporters", "processors", "connectors", "extensions", "service")
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Sequences indented under their key, as upstream's Go YAML writes them (`readers:\n  - pull:`)."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _sorted(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def _in_order(value: Mapping[str, Any], first: tuple[str, ...]) -> dict[str, Any]:
+    rest = sorted((k for k in value if k not in first), key=str)
+    return {k: value[k] for k in (*first, *rest) if k in value}
+
+
+def config_text(config: Any) -> str:
+    """v1beta1's structured config as v1alpha1's YAML string, written as upstream's conversion writes it: the
+    sections, the service and each pipeline in their struct order, every other mapping's keys sorted, two-space
+    indents with indented sequences (so `config` reads back byte for byte as upstream's e2e test expects)."""
+    if not isinstance(config, Mapping):
+        return "" if config is None else str(config)
+    ordered = _in_order({k: _sorted(v) for k, v in config.items()}, _SECTION_ORDER)
+    service = ordered.get("service")
+    if isinstance(service, Mapping):
+        service = _in_order(service, ("extensions", "telemetry", "pipelines"))
+        pipelines = service.get("pipelines")
+        if isinstance(pipelines, Mapping):
+            service["pipelines"] = {
+                name: _in_order(p, ("exporters", "processors", "receivers")) if isinstance(p, Mapping) else p
+                for name, p in pipelines.items()
+            }
+        ordered["service"] = service
+    return yaml.dump(ordered, Dumper=_IndentedDumper, sort_keys=False, indent=2, default_flow_style=False,
+                     allow_unicode=True, width=1 << 16)  # fmt: skip
+
+
+def _alpha_observability(value: Any) -> Any:
+    if not isinstance(value, Mapping) or not isinstance(value.get("metrics"), Mapping):
+        return copy.deepcopy(value)
+    out = copy.deepcopy(dict(value))
+    metrics = out["metrics"]
+    if "disablePrometheusAnnotations" in metrics:  # v1alpha1's JSON name is capitalised
+        metrics["DisablePrometheusAnnotations"] = metrics.pop("disablePrometheusAnnotations")
+    return out
+
+
+def _alpha_allocator(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return copy.deepcopy(value)
+    out = copy.deepcopy(dict(value))
+    if "observability" in out:
+        out["observability"] = _alpha_observability(out["observability"])
+    cr = out.get("prometheusCR")
+    if isinstance(cr, dict):
+        for key in ("podMonitorSelector", "serviceMonitorSelector"):
+            selector = cr.get(key)
+            # a selector of labels only is v1alpha1's label map; one with matchExpressions stays a selector (our
+            # served v1alpha1 keeps it, and to_v1beta1 reads it back) rather than being lost
+            if isinstance(selector, Mapping) and not selector.get("matchExpressions"):
+                cr[key] = dict(selector.get("matchLabels") or {})
+    return out
+
+
+def to_v1alpha1(resource: Mapping[str, Any]) -> Obj:
+    """The v1alpha1 form of a v1beta1 OpenTelemetryCollector (what a v1alpha1 client reads): the config as a YAML
+    string, `daemonSetUpdateStrategy` as `updateStrategy`, the allocator's selectors as label maps, the autoscaler's
+    bounds also as the deprecated `minReplicas`/`maxReplicas`. Every other field is carried as it is, also those
+    v1alpha1 lacks: our served v1alpha1 preserves them, so nothing is lost on the way back (upstream drops them)."""
+    out: Obj = {}
+    for key, value in resource.items():
+        if key == "apiVersion":
+            out[key] = V1ALPHA1
+        elif key == "spec" and isinstance(value, Mapping):
+            out[key] = _alpha_spec(value)
+        else:
+            out[key] = copy.deepcopy(value)
+    out.setdefault("apiVersion", V1ALPHA1)
+    return out
+
+
+def _alpha_spec(spec: Mapping[str, Any]) -> Obj:
+    out: Obj = {}
+    for key, value in spec.items():
+        if key == "config":
+            out["config"] = config_text(value)
+        elif key == "daemonSetUpdateStrategy":
+            out["updateStrategy"] = copy.deepcopy(value)
+        elif key == "observability":
+            out[key] = _alpha_observability(value)
+        elif key == "targetAllocator":
+            out[key] = _alpha_allocator(value)
+        else:
+            out[key] = copy.deepcopy(value)
+    autoscaler = spec.get("autoscaler")
+    if isinstance(autoscaler, Mapping):
+        for key in ("minReplicas", "maxReplicas"):
+            if autoscaler.get(key) is not None:
+                out[key] = autoscaler[key]
+    return out
+
+
+def convert_review(review: Mapping[str, Any]) -> Obj:
+    """A `ConversionReview` (apiextensions.k8s.io/v1) answered: every object in the desired version, or a Failure
+    naming the object and the field. Pure: the webhook route only decodes and encodes."""
+    request = review.get("request") if isinstance(review.get("request"), Mapping) else {}
+    assert isinstance(request, Mapping)
+    uid = request.get("uid", "")
+    desired = request.get("desiredAPIVersion")
+    converted: list[Obj] = []
+    try:
+        if desired not in (V1ALPHA1, V1BETA1):
+            raise ConversionError("desiredAPIVersion", f"{desired!r} is neither {V1ALPHA1} nor {V1BETA1}")
+        for obj in request.get("objects") or []:
+            if not isinstance(obj, Mapping):
+                raise ConversionError("objects", "every object must be a mapping")
+            try:
+                converted.append(_convert_one(obj, str(desired)))
+            except ConversionError as err:
+                meta = obj.get("metadata") or {}
+                who = f"{obj.get('apiVersion')} {KIND} {meta.get('namespace', '')}/{meta.get('name', '')}"
+                raise ConversionError(err.field, f"{who}: {err.message}") from None
+    except ConversionError as err:
+        result = {"status": "Failure", "message": f"{err.field}: {err.message}"}
+        return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+                "response": {"uid": uid, "result": result, "convertedObjects": []}}  # fmt: skip
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "ConversionReview",
+        "response": {"uid": uid, "result": {"status": "Success"}, "convertedObjects": converted},
+    }
+
+
+def _convert_one(obj: Mapping[str, Any], desired: str) -> Obj:
+    version = obj.get("apiVersion")
+    if version == desired:
+        return copy.deepcopy(dict(obj))
+    if version == V1ALPHA1 and desired == V1BETA1:
+        return to_v1beta1(obj, keep_unknown=True).resource
+    if version == V1BETA1 and desired == V1ALPHA1:
+        return to_v1alpha1(obj)
+    raise ConversionError("apiVersion", f"cannot convert {version!r} to {desired!r}")

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
+from otel_operator.admission import names
 from otel_operator.api.openapi import (
     Schema,
     array,
@@ -361,7 +362,7 @@ def _column(name: str, path: str, kind: str = "string", description: str | None 
 
 
 def collector_crd() -> CRD:
-    return _crd(
+    crd = _crd(
         group=OTEL_GROUP,
         kind="OpenTelemetryCollector",
         plural="opentelemetrycollectors",
@@ -387,6 +388,53 @@ def collector_crd() -> CRD:
         ],
         description="An OpenTelemetry Collector and, optionally, its Prometheus target allocator.",
     )
+    crd["spec"]["versions"].insert(0, _collector_v1alpha1(crd["spec"]["versions"][0]))
+    crd["spec"]["conversion"] = {
+        "strategy": "Webhook",
+        "webhook": {
+            "conversionReviewVersions": ["v1"],
+            # the chart's defaults; the operator points this at its own webhook and CA at start (its certificate
+            # keeper), so until then a v1alpha1 request fails rather than being stored unconverted
+            "clientConfig": {
+                "service": {
+                    "namespace": CONVERSION_SERVICE_NAMESPACE,
+                    "name": names.DEFAULT_SERVICE,
+                    "path": names.CONVERSION_PATH,
+                    "port": 443,
+                }
+            },
+        },
+    }
+    return crd
+
+
+CONVERSION_SERVICE_NAMESPACE: Final = "otel-operator-system"  # the README's `helm install -n`
+V1ALPHA1_DEPRECATION: Final = (
+    "opentelemetry.io/v1alpha1 OpenTelemetryCollector is deprecated; use opentelemetry.io/v1beta1 "
+    "(`otel-operator check resources --convert FILE` rewrites a manifest)"
+)
+
+
+def _collector_v1alpha1(v1beta1: dict[str, Any]) -> dict[str, Any]:
+    """Upstream's deprecated v1alpha1, served through the conversion webhook (stored as v1beta1). Its schema keeps
+    every field: the webhook converts and the v1beta1 schema validates, so the two cannot disagree, and a v1beta1
+    field read through v1alpha1 is written back intact."""
+    keep = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    top = {
+        "type": "object",
+        "properties": {"apiVersion": string(), "kind": string(), "metadata": {"type": "object"}, "spec": keep,
+                       "status": keep},
+    }  # fmt: skip
+    return {
+        "name": "v1alpha1",
+        "served": True,
+        "storage": False,
+        "deprecated": True,
+        "deprecationWarning": V1ALPHA1_DEPRECATION,
+        "schema": {"openAPIV3Schema": top},
+        "subresources": v1beta1["subresources"],
+        "additionalPrinterColumns": v1beta1["additionalPrinterColumns"],
+    }
 
 
 def target_allocator_crd() -> CRD:
