@@ -130,6 +130,27 @@ def find(build: bool = True) -> str | None:
     return localcluster.find_tool("OTEL_OPERATOR_CHAINSAW", cached(), build_chainsaw, allow_build=build)
 
 
+GATEWAY_API_VERSION = "v1.2.1"  # upstream v0.158's hack/install-gateway-api-crds.sh
+
+
+def gateway_api_crds() -> list[Path]:
+    """Gateway API's standard CRDs, from the module's zip on the Go module proxy (its config/crd/standard is the
+    release's standard-install.yaml, split by CRD), cached by version. None without Go: the httproute test then
+    fails for want of them, as it would on upstream's CI without that step."""
+    folder = localcluster.cache_root() / f"gomod-gateway-api-{GATEWAY_API_VERSION}"
+    crd_dir = folder / f"sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION}/config/crd/standard"
+    if not crd_dir.is_dir():
+        if shutil.which("go") is None:
+            log("no Go: Gateway API's CRDs are not installed")
+            return []
+        env = dict(localcluster.go_env(), GOMODCACHE=str(folder))
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["go", "mod", "download", f"sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION}"],
+                           cwd=tmp, env=env, check=True)  # fmt: skip
+        subprocess.run(["chmod", "-R", "u+w", str(folder)], check=False)  # the module cache is read-only
+    return sorted(crd_dir.glob("gateway.networking.k8s.io_*.yaml"))
+
+
 def log(msg: str) -> None:
     localcluster.log(msg, "chainsaw")
 
@@ -227,7 +248,11 @@ class Env:
             cluster = localcluster.up(self.cluster_dir)
         self.kubeconfig = cluster.kubeconfig
         self.env["KUBECONFIG"] = self.kubeconfig
-        crds = [*sorted((ROOT / "crds").glob("*.yaml")), *sorted((ROOT / "tests/data/standin-crds").glob("*.yaml"))]
+        crds = [
+            *sorted((ROOT / "crds").glob("*.yaml")),
+            *sorted((ROOT / "tests/data/standin-crds").glob("*.yaml")),
+            *gateway_api_crds(),  # upstream's CI installs them (hack/install-gateway-api-crds.sh): the httproute test
+        ]
         args = [a for p in crds for a in ("-f", str(p))]
         self.kc("apply", "--server-side", *args)
         self.kc("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
