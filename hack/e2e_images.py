@@ -6,7 +6,8 @@
   Debian minbase with curl and busybox (the tests run `/bin/sh -c` scripts of curl, grep, seq, sleep, echo;
   Debian's sh is dash);
 - upstream's `e2e-test-app-metrics-basic-auth:main`: hack/upstream_e2e_apps/metrics_basic_auth.py on the Python base
-  (`/metrics` on 9123 behind the tests' basic-auth credentials);
+  (`/metrics` on 9123 behind the tests' basic-auth credentials), and `e2e-test-app-python:main`:
+  hack/upstream_e2e_apps/python_app.py ("Hi" on 8080);
 - telemetrygen under the tag the tests pin (v0.124.1): v0.160.0's, the nearest release the module proxy here
   serves (neither v0.124.1 nor v0.158.0 is);
 - the operator's default collector image name: hack/collector.py's `upstream-e2e` distribution (the components the
@@ -45,6 +46,7 @@ ALPINE = "mirror.gcr.io/library/alpine:latest"  # init and extra containers: sh 
 
 TOOLS_PACKAGES = ("curl", "ca-certificates", "busybox")
 BASIC_AUTH_APP = "ghcr.io/open-telemetry/opentelemetry-operator/e2e-test-app-metrics-basic-auth:main"
+PYTHON_APP = "ghcr.io/open-telemetry/opentelemetry-operator/e2e-test-app-python:main"
 TELEMETRYGEN_TAG = "v0.124.1"  # what the tests pin
 TELEMETRYGEN_VERSION = "v0.160.0"  # what is built: the proxy here serves neither the pinned one nor v0.158.0
 TELEMETRYGEN = f"ghcr.io/open-telemetry/opentelemetry-collector-contrib/telemetrygen:{TELEMETRYGEN_TAG}"
@@ -63,7 +65,7 @@ def log(msg: str) -> None:
 
 
 def images() -> list[str]:
-    return [CURL, BUSYBOX, ALPINE, BASIC_AUTH_APP, TELEMETRYGEN, COLLECTOR, COLLECTOR_K8S_LATEST,
+    return [CURL, BUSYBOX, ALPINE, BASIC_AUTH_APP, PYTHON_APP, TELEMETRYGEN, COLLECTOR, COLLECTOR_K8S_LATEST,
             COLLECTOR_CONTRIB_LATEST]  # fmt: skip
 
 
@@ -74,15 +76,20 @@ def build_tools() -> None:
     nodeimages.podman("tag", CURL, ALPINE)
 
 
-def build_basic_auth_app() -> None:
-    app = HERE / "upstream_e2e_apps" / "metrics_basic_auth.py"
+def build_app(image: str, script: str, port: int) -> None:
+    """One of upstream's test apps: a standard-library stand-in from hack/upstream_e2e_apps on the Python base."""
+    app = HERE / "upstream_e2e_apps" / script
     nodeimages.build_context(
-        BASIC_AUTH_APP,
+        image,
         {"app.py": app},
-        f"FROM {nodeimages.BASE}\nCOPY app.py /app/app.py\nUSER 65532:65532\nEXPOSE 9123\n"
+        f"FROM {nodeimages.BASE}\nCOPY app.py /app/app.py\nUSER 65532:65532\nEXPOSE {port}\n"
         'CMD ["python3", "/app/app.py"]\n',
         nodeimages.digest(app, nodeimages.base_identity()),
     )
+
+
+def build_basic_auth_app() -> None:
+    build_app(BASIC_AUTH_APP, "metrics_basic_auth.py", 9123)
 
 
 def telemetrygen_binary() -> Path:
@@ -105,6 +112,7 @@ def build_all() -> list[str]:
     nodeimages.build_base()
     build_tools()
     build_basic_auth_app()
+    build_app(PYTHON_APP, "python_app.py", 8080)
     build_scratch(TELEMETRYGEN, telemetrygen_binary(), "telemetrygen")
     otelcol = collector.find(dist=collector.UPSTREAM_E2E)
     if otelcol is None:
