@@ -164,3 +164,49 @@ def test_what_cannot_be_converted_fails_the_review_naming_object_and_field(
     assert response["result"]["status"] == "Failure"
     assert says in response["result"]["message"]
     assert response["convertedObjects"] == []
+
+
+def test_every_prometheus_cr_and_observability_field_survives_a_v1alpha1_round_trip() -> None:
+    # what the first version of the webhook dropped (found in review): allocator fields v1alpha1 lacks
+    original = v1beta1(
+        observability={"metrics": {"enableMetrics": True, "extraLabels": {"team": "a"}}},
+        targetAllocator={
+            "enabled": True,
+            "observability": {"metrics": {"enableMetrics": True, "extraLabels": {"x": "y"}}},
+            "prometheusCR": {
+                "enabled": True,
+                "allowNamespaces": ["a"],
+                "denyNamespaces": [],
+                "scrapeInterval": "30s",
+                "scrapeProtocols": ["PrometheusProto"],
+                "serviceMonitorSelector": {"matchLabels": {"t": "1"}},
+                "serviceMonitorNamespaceSelector": {"matchLabels": {"ns": "1"}},
+                "probeSelector": {},
+                "scrapeConfigSelector": {"matchLabels": {"s": "1"}},
+                # podMonitorSelector absent: selects no PodMonitor, and must not come back as {} (select all)
+            },
+        },
+    )
+    alpha = to_v1alpha1(original)
+    assert "podMonitorSelector" not in alpha["spec"]["targetAllocator"]["prometheusCR"]
+    assert alpha["metadata"]["annotations"] == {
+        "otel-operator.opentelemetry.io/v1beta1-absent-selectors": "podMonitorSelector"
+    }
+    back = to_v1beta1(alpha, keep_unknown=True).resource
+    assert back == original
+
+
+def test_a_handwritten_v1alpha1_without_selectors_selects_every_monitor_as_upstream() -> None:
+    alpha = {
+        "apiVersion": "opentelemetry.io/v1alpha1",
+        "kind": "OpenTelemetryCollector",
+        "metadata": {"name": "c", "namespace": "ns"},
+        "spec": {
+            "mode": "statefulset",
+            "config": "",
+            "targetAllocator": {"enabled": True, "prometheusCR": {"enabled": True}},
+        },
+    }
+    cr = to_v1beta1(alpha, keep_unknown=True).resource["spec"]["targetAllocator"]["prometheusCR"]
+    assert cr["serviceMonitorSelector"] == {}
+    assert cr["podMonitorSelector"] == {}

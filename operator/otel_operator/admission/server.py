@@ -27,6 +27,9 @@ from otel_operator.serving_tls import TLSSite
 
 log = logging.getLogger("otel_operator.admission")
 
+MAX_REVIEW_BYTES = 64 << 20  # a LIST of many collectors; each object is up to 1.5 MiB (etcd)
+CONVERT_IN_LOOP = 4  # reviews with more objects are converted in a worker thread
+
 
 class GuardedWebhookServer(kopf.WebhookServer):
     """`kopf.WebhookServer` served by `TLSSite` with `limits`; a review's body must arrive within the idle timeout."""
@@ -55,8 +58,11 @@ class GuardedWebhookServer(kopf.WebhookServer):
                 raise aiohttp.web.HTTPBadRequest(text="the body is not a JSON ConversionReview\n") from None
             if not isinstance(review, dict):
                 raise aiohttp.web.HTTPBadRequest(text="the body is not a JSON ConversionReview\n")
-            # a few objects per review, converted in microseconds: no need to leave the loop
-            answer = convert_review(review)
+            # a GET converts one object (microseconds); a LIST sends them all in one review: those go to a thread
+            # (an 18 KB config takes ~20 ms to write as YAML), so admission reviews are not held up meanwhile
+            objects = (review.get("request") or {}).get("objects") if isinstance(review.get("request"), dict) else None
+            many = isinstance(objects, list) and len(objects) > CONVERT_IN_LOOP
+            answer = await asyncio.to_thread(convert_review, review) if many else convert_review(review)
             result = answer["response"]["result"]
             if result["status"] != "Success":
                 log.info("refused a conversion: %s", result.get("message"), extra={"uid": answer["response"]["uid"]})
@@ -65,7 +71,8 @@ class GuardedWebhookServer(kopf.WebhookServer):
         while True:
             cadata, context = self._build_ssl()
             path = self.path.rstrip("/") if self.path else ""
-            app = aiohttp.web.Application()
+            # a v1alpha1 LIST is one ConversionReview of every object: more than aiohttp's default 1 MiB
+            app = aiohttp.web.Application(client_max_size=MAX_REVIEW_BYTES)
             app.add_routes(
                 [  # the CRD's conversion first: kopf's route takes every other path
                     aiohttp.web.post(f"{path}/{CONVERSION_PATH.lstrip('/')}", serve_conversion),

@@ -293,8 +293,9 @@ class Allocator:
         there the service account may hold nothing but Roles in those namespaces (upstream's tests grant just
         that), and a cluster-wide list would be refused for ever."""
         allow = self.config.prometheus_cr.allow_namespaces if self.monitors is not None else ()
-        if not allow:
-            return None
+        resource = watch_resource(kind)
+        if not allow or (resource is not None and not resource.namespaced and kind != "Namespace"):
+            return None  # Nodes (attach_metadata.node, role node) are in no namespace: only a cluster-wide watch
         wanted: set[str] = set()
         if kind in (*MONITOR_KINDS, "Namespace", "Secret", "ConfigMap"):
             wanted |= set(allow)  # monitors are read only there, and the credentials they name are theirs

@@ -8,7 +8,8 @@ does that here while looking like one `Reflector` to the allocator: one sink, `o
 are (namespace, name), so scopes never collide), `synced` (every member listed), `stats` (summed), `describe()`.
 
 A member's list becomes a replace of the whole kind with every member's objects, because the allocator's router
-replaces by kind; events pass through. `set_scopes` follows the jobs: a new scope is listed and added, a dropped
+replaces by kind (the first one waits until every member has listed); events pass through. `set_scopes` follows
+the jobs: a new scope is listed and added, a dropped
 scope's objects are replaced away at once.
 """
 
@@ -38,11 +39,18 @@ class _AllSynced:
 class _Member:
     """A member's sink: its list replaces the kind with every member's objects; its events pass through."""
 
-    def __init__(self, group: ReflectorGroup) -> None:
+    def __init__(self, group: ReflectorGroup, scope: Scope) -> None:
         self._group = group
+        self._scope = scope
 
     def on_replace(self, kind: str, objects: list[JSON], /) -> None:
-        self._group.replace_all()
+        group = self._group
+        # the first complete state waits for every member's first list (a Reflector marks itself synced only
+        # after telling its sink, so this member counts as listed): one namespace alone would take the others'
+        # objects away, those a cluster-wide watch delivered before the scope changed
+        others = (m for scope, m in group.members.items() if scope != self._scope)
+        if group.delivered or all(m.synced.is_set() for m in others):
+            group.replace_all()
 
     def on_event(self, kind: str, type: str, obj: JSON, /) -> None:
         self._group.sink.on_event(kind, type, obj)
@@ -60,7 +68,7 @@ class ReflectorGroup:
         self.synced = _AllSynced(self)
         self._tasks: dict[Scope, asyncio.Task[None]] = {}
         self._running = False
-        self._sink = _Member(self)
+        self.delivered = False  # a complete state has reached the sink (then each member's list goes on at once)
         for scope in sorted(set(scopes)):
             self.members[scope] = self._member(scope)
 
@@ -68,9 +76,10 @@ class ReflectorGroup:
         return f"ReflectorGroup({self.describe()})"
 
     def _member(self, scope: Scope) -> Reflector:
+        sink = _Member(self, scope)
         if self.resource.namespaced:
-            return Reflector(self.api, self.resource, self._sink, namespace=scope, **self.options)
-        return Reflector(self.api, self.resource, self._sink, name=scope, **self.options)
+            return Reflector(self.api, self.resource, sink, namespace=scope, **self.options)
+        return Reflector(self.api, self.resource, sink, name=scope, **self.options)
 
     @property
     def scopes(self) -> tuple[Scope, ...]:
@@ -97,6 +106,7 @@ class ReflectorGroup:
 
     def replace_all(self) -> None:
         """Tell the sink the kind's complete state: every member's objects."""
+        self.delivered = True
         self.sink.on_replace(self.resource.kind, [obj for m in self.members.values() for obj in m.objects.values()])
 
     def set_scopes(self, scopes: Iterable[Scope]) -> None:

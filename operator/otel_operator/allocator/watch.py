@@ -498,7 +498,9 @@ class Reflector:
             self.stats.pages += 1
             item["kind"], item["apiVersion"] = self.resource.kind, self.resource.api_version
             items.append(item)
-            rv = (item.get("metadata") or {}).get("resourceVersion")
+            # the watch starts from "" (the current state as one ADDED), not from the object's own version: that
+            # is as old as its last change, often compacted away, and would answer 410 after every list
+            rv = None
             break
         while self.name is None:
             params = [("limit", str(self.page_size)), *self._selectors()]

@@ -125,6 +125,7 @@ class _Conversion:
         # the webhook's mode: a field v1alpha1 lacks is carried as it is (our served v1alpha1 schema preserves it, so
         # a v1beta1 field survives a v1alpha1 round trip); the API server prunes what v1beta1 lacks
         self.keep_unknown = keep_unknown
+        self.absent_selectors: frozenset[str] = frozenset()  # read from ABSENT_SELECTORS by to_v1beta1
 
     def drop(self, field: str, why: str) -> None:
         self.warnings.append(f"{field}: {why}")
@@ -133,6 +134,8 @@ class _Conversion:
         """The sub-fields upstream carries over; the rest are dropped with a warning. None when not a mapping."""
         if not isinstance(value, Mapping):
             return None
+        if self.keep_unknown:  # the webhook: v1beta1's sub-fields pass (the API server prunes what it lacks)
+            return copy.deepcopy(dict(value))
         for key in value:
             if key not in keys:
                 why = f"not a {what} key ({', '.join(keys)})" if what else f"not a field of {field} in v1alpha1"
@@ -293,6 +296,8 @@ class _Conversion:
             elif key in ("DisablePrometheusAnnotations", "disablePrometheusAnnotations"):
                 # v1alpha1's JSON name is capitalised; v1beta1's is not
                 converted["disablePrometheusAnnotations"] = item
+            elif self.keep_unknown:  # extraLabels and the like: v1beta1's, kept through a v1alpha1 round trip
+                converted[key] = copy.deepcopy(item)
             else:
                 self.drop(f"{field}.metrics.{key}", "not carried to v1beta1 by upstream's conversion; dropped")
         out["metrics"] = converted
@@ -353,6 +358,9 @@ class _Conversion:
         # monitor (as it did in v1alpha1)
         for key in selectors:
             labels = given.get(key)
+            if key in self.absent_selectors:  # absent in the stored v1beta1 (selects nothing): stays absent
+                out.pop(key, None)
+                continue
             if self.keep_unknown and _is_label_selector(labels):
                 out[key] = copy.deepcopy(labels)  # a v1beta1 selector to_v1alpha1 could not write as labels
                 continue
@@ -388,10 +396,15 @@ def to_v1beta1(resource: Mapping[str, Any], *, keep_unknown: bool = False) -> Co
         raise ConversionError("spec", "must be a mapping")
     conversion = _Conversion(keep_unknown)
     out: Obj = {"apiVersion": V1BETA1, "kind": KIND}
+    meta = resource.get("metadata")
+    if keep_unknown and isinstance(meta, Mapping):  # first: its note says which selectors the spec leaves absent
+        meta = _without_absent_marker(meta, conversion)
     for key, value in resource.items():
         if key in ("apiVersion", "kind"):
             continue
-        if key == "spec":
+        if key == "metadata":
+            out[key] = copy.deepcopy(meta)
+        elif key == "spec":
             out["spec"] = conversion.spec(spec)
         elif key == "status" and isinstance(value, Mapping):
             out["status"] = conversion.status(value)
@@ -484,6 +497,22 @@ def _alpha_allocator(value: Any) -> Any:
     return out
 
 
+# v1alpha1 cannot say "no selector": its empty label map selects every monitor, while an absent v1beta1 selector
+# selects none. to_v1alpha1 names the absent ones here so that the way back keeps them absent (a conversion may
+# change annotations); a v1alpha1 object written by hand has no such note and gets upstream's select-all.
+ABSENT_SELECTORS: Final = "otel-operator.opentelemetry.io/v1beta1-absent-selectors"
+
+
+def _without_absent_marker(meta: Mapping[str, Any], conversion: _Conversion) -> Obj:
+    out = copy.deepcopy(dict(meta))
+    annotations = out.get("annotations")
+    if isinstance(annotations, dict) and ABSENT_SELECTORS in annotations:
+        conversion.absent_selectors = frozenset(str(annotations.pop(ABSENT_SELECTORS)).split(","))
+        if not annotations:
+            del out["annotations"]
+    return out
+
+
 def to_v1alpha1(resource: Mapping[str, Any]) -> Obj:
     """The v1alpha1 form of a v1beta1 OpenTelemetryCollector (what a v1alpha1 client reads): the config as a YAML
     string, `daemonSetUpdateStrategy` as `updateStrategy`, the allocator's selectors as label maps, the autoscaler's
@@ -498,6 +527,12 @@ def to_v1alpha1(resource: Mapping[str, Any]) -> Obj:
         else:
             out[key] = copy.deepcopy(value)
     out.setdefault("apiVersion", V1ALPHA1)
+    cr = ((resource.get("spec") or {}).get("targetAllocator") or {}).get("prometheusCR")
+    if isinstance(cr, Mapping):
+        absent = [k for k in ("podMonitorSelector", "serviceMonitorSelector") if cr.get(k) is None]
+        if absent:
+            meta = out.setdefault("metadata", {})
+            meta.setdefault("annotations", {})[ABSENT_SELECTORS] = ",".join(absent)
     return out
 
 

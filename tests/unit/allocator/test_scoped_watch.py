@@ -28,10 +28,10 @@ def pod(namespace: str, name: str) -> dict[str, Any]:
 
 
 def listed(member: Reflector, *objects: dict[str, Any]) -> None:
-    """What a member's list does: its cache, then its sink."""
+    """What a member's list does, in Reflector._list's order: its cache, its sink, and only then `synced`."""
     member.objects = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects}
-    member.synced.set()
     member.sink.on_replace("Pod", list(objects))
+    member.synced.set()
 
 
 def test_members_watch_their_namespace_and_a_list_replaces_the_whole_kind() -> None:
@@ -44,16 +44,22 @@ def test_members_watch_their_namespace_and_a_list_replaces_the_whole_kind() -> N
     assert not group.synced.is_set()  # b has not listed yet
     listed(group.members["b"], pod("b", "p2"))
     assert group.synced.is_set()
-    assert sink.replaces == [["a/p1"], ["a/p1", "b/p2"]]
-    assert set(group.objects) == {("a", "p1"), ("b", "p2")}
+    assert sink.replaces == [["a/p1", "b/p2"]]  # held until both listed: a alone would have removed b's
+    listed(group.members["a"], pod("a", "p1"), pod("a", "p9"))  # a re-list later goes on at once
+    assert sink.replaces[-1] == ["a/p1", "a/p9", "b/p2"]
+    assert set(group.objects) == {("a", "p1"), ("a", "p9"), ("b", "p2")}
     group.members["b"].handle_event({"type": "ADDED", "object": pod("b", "p3")})
     assert sink.events == [("ADDED", "p3")]
-    assert set(group.objects) == {("a", "p1"), ("b", "p2"), ("b", "p3")}
+    assert set(group.objects) == {("a", "p1"), ("a", "p9"), ("b", "p2"), ("b", "p3")}
     assert group.describe() == "pods/v1, namespaces a, b"
 
 
 def test_dropping_a_scope_replaces_its_objects_away_and_adding_one_waits_for_its_list() -> None:
     sink = Recorder()
+    single = ReflectorGroup(object(), PODS, sink, ["x"])  # type: ignore[arg-type]
+    listed(single.members["x"], pod("x", "p0"))
+    assert sink.replaces == [["x/p0"]]  # one member: its own list is the complete state at once
+    sink.replaces.clear()
     group = ReflectorGroup(object(), PODS, sink, ["a", "b"])  # type: ignore[arg-type]
     listed(group.members["a"], pod("a", "p1"))
     listed(group.members["b"], pod("b", "p2"))

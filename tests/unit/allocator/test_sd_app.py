@@ -80,3 +80,22 @@ async def test_scrape_configs_wait_for_the_monitors_first_lists() -> None:
     await allocator.recompute()
     assert allocator.served.scrape_configs_redacted is not None
     assert "file-job" in json.loads(allocator.served.scrape_configs_redacted.data)
+
+
+def test_with_allow_namespaces_kinds_are_watched_per_namespace_but_nodes_across_the_cluster() -> None:
+    from otel_operator.allocator.discovery import job_discovery
+
+    config = load_config(
+        config_text([], prometheus_cr={"enabled": True, "allow_namespaces": ["a"]}, collector_namespace="a")
+    )
+    allocator = Allocator(config, api=object())  # type: ignore[arg-type]  # no watch is started here
+    sd = {"role": "pod", "namespaces": {"names": ["a", "b"]}, "attach_metadata": {"node": True}}
+    allocator.router.set_jobs({"j": job_discovery("j", {"job_name": "j", "kubernetes_sd_configs": [sd]})})
+    assert allocator._watch_scopes("Pod") == ["a", "b"]  # where the job reads
+    assert allocator._watch_scopes("ServiceMonitor") == ["a"]  # where monitors may be
+    assert allocator._watch_scopes("Namespace") == ["a"]  # by name
+    assert allocator._watch_scopes("Node") is None  # in no namespace (found in review: was watched by name "a")
+    unscoped = Allocator(
+        load_config(config_text([], prometheus_cr={"enabled": True}, collector_namespace="a")), api=object()
+    )  # type: ignore[arg-type]
+    assert unscoped._watch_scopes("ServiceMonitor") is None
