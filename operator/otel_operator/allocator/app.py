@@ -774,11 +774,7 @@ class Allocator:
             if timer is not None:
                 timer.cancel()
         await self.pollers.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await watch.cancel_all(self._tasks)
         self._tasks.clear()
         worker = self._worker
         if worker is not None and worker.is_alive():

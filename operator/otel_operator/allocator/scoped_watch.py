@@ -16,12 +16,11 @@ scope's objects are replaced away at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 from typing import Any
 
 from otel_operator.allocator.kubeclient import Api
-from otel_operator.allocator.watch import JSON, Key, Reflector, ReflectorStats, Resource, Sink
+from otel_operator.allocator.watch import JSON, Key, Reflector, ReflectorStats, Resource, Sink, cancel_all
 
 Scope = str  # a namespace (namespaced kinds) or an object's name (cluster-scoped kinds)
 
@@ -145,8 +144,4 @@ class ReflectorGroup:
             self._running = False
             tasks = list(self._tasks.values())
             self._tasks.clear()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_all(tasks)

@@ -22,6 +22,7 @@ concurrently. Objects handed to it are shared with the reflector's cache: read t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import math
@@ -95,6 +96,15 @@ SERVICEMONITORS: Final = Resource("monitoring.coreos.com", "v1", "servicemonitor
 PODMONITORS: Final = Resource("monitoring.coreos.com", "v1", "podmonitors", "PodMonitor", namespaced=True)
 PROBES: Final = Resource("monitoring.coreos.com", "v1", "probes", "Probe", namespaced=True)
 SCRAPECONFIGS: Final = Resource("monitoring.coreos.com", "v1alpha1", "scrapeconfigs", "ScrapeConfig", namespaced=True)
+
+
+async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait until each has ended (whatever it raised on the way out)."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 class Sink(Protocol):

@@ -9,7 +9,6 @@ and the last good groups stay, as in Prometheus.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import glob
 import logging
 import os
@@ -24,6 +23,7 @@ import aiohttp
 
 from otel_operator.allocator.sd import dns, file, http
 from otel_operator.allocator.sd.common import HTTPClient, SDRefreshError
+from otel_operator.allocator.watch import cancel_all
 from otel_operator.prom.model import TargetGroup
 
 log = logging.getLogger("otel_operator.allocator.sd")
@@ -67,11 +67,7 @@ class Pollers:
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
         self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(tasks)
 
     def _failed(self, config: PolledSD, err: Exception) -> None:
         message = str(err) or type(err).__name__
